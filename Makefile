@@ -1,0 +1,42 @@
+# ringway: the two commands a newcomer needs are `make run` and `make test`.
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+CONFIG     ?= config/ringway.yaml
+JOBS       ?= $(shell nproc)
+WERROR     ?= $(if $(CI),ON,OFF)
+SUDO       := $(if $(filter 0,$(shell id -u)),,sudo)
+
+# Debian 12 packages needed to build and test (nothing is downloaded at build time).
+DEPS := build-essential cmake pkg-config liburing-dev libssl-dev libyaml-cpp-dev \
+        prometheus-cpp-dev libgtest-dev libgmock-dev libcli11-dev openssl curl python3
+
+.PHONY: deps build run test sanitize check clean
+deps:  ## install what is missing, nothing else (idempotent)
+	@missing=$$(for p in $(DEPS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
+	  | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then echo "installing:" $$missing; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	  $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; fi
+
+build: deps
+	cmake -S . -B $(BUILD) -DRINGWAY_WERROR=$(WERROR)
+	cmake --build $(BUILD) -j$(JOBS)
+
+run: build
+	$(BUILD)/ringway -c $(CONFIG)
+
+check: build  ## validate a config without starting anything
+	$(BUILD)/ringway --check -c $(CONFIG)
+
+test: build
+	ctest --test-dir $(BUILD) --output-on-failure -j$(JOBS) --timeout 300
+
+sanitize: deps  ## AddressSanitizer + UndefinedBehaviorSanitizer build and test run
+	cmake -S . -B $(ASAN_BUILD) -DRINGWAY_WERROR=$(WERROR) -DRINGWAY_SANITIZE=address,undefined \
+	  -DCMAKE_BUILD_TYPE=Debug
+	cmake --build $(ASAN_BUILD) -j$(JOBS)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ctest --test-dir $(ASAN_BUILD) --output-on-failure -j$(JOBS) --timeout 600
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)
