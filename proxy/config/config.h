@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace ringway::config {
@@ -28,6 +29,41 @@ struct Address {
 enum class Protocol { Tcp, Http, TlsPassthrough };
 enum class LbPolicy { RoundRobin, Random };
 enum class LogLevel { Debug, Info, Warn, Error };
+
+// The spelling used in ringway.yaml, also for logs and the admin endpoint.
+constexpr std::string_view toString(Protocol p) {
+  switch (p) {
+  case Protocol::Tcp:
+    return "tcp";
+  case Protocol::Http:
+    return "http";
+  case Protocol::TlsPassthrough:
+    return "tls_passthrough";
+  }
+  return "?";
+}
+constexpr std::string_view toString(LbPolicy p) {
+  switch (p) {
+  case LbPolicy::RoundRobin:
+    return "round_robin";
+  case LbPolicy::Random:
+    return "random";
+  }
+  return "?";
+}
+constexpr std::string_view toString(LogLevel l) {
+  switch (l) {
+  case LogLevel::Debug:
+    return "debug";
+  case LogLevel::Info:
+    return "info";
+  case LogLevel::Warn:
+    return "warn";
+  case LogLevel::Error:
+    return "error";
+  }
+  return "?";
+}
 
 struct IoConfig {
   std::size_t buffer_size = 16 * 1024;          // bytes per provided buffer
