@@ -1,0 +1,132 @@
+#include "core/worker.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "io/log.h"
+#include "io/uring_loop.h"
+
+namespace ringway::core {
+
+Worker::Worker(int id, std::shared_ptr<const config::Config> cfg, std::vector<int> listenFds)
+    : id_(id), cfg_(std::move(cfg)), listenFds_(std::move(listenFds)) {}
+
+Worker::~Worker() {
+  join();
+  listeners_.clear();
+  loop_.reset();  // only now: the main thread may still write to its eventfd until join
+  for (int fd : listenFds_)
+    if (fd >= 0) ::close(fd);
+}
+
+void Worker::start() {
+  thread_ = std::thread([this] { run(); });
+}
+
+void Worker::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void Worker::wake(Command c) {
+  int cur = command_.load();
+  while (cur < c && !command_.compare_exchange_weak(cur, c)) {
+  }
+  const int fd = wakeFd_.load();
+  if (fd < 0) return;  // not running yet: run() looks at command_ once the loop exists
+  uint64_t one = 1;
+  ssize_t w = ::write(fd, &one, sizeof one);
+  (void)w;
+}
+
+void Worker::drain() { wake(Drain); }
+void Worker::stopNow() { wake(Stop); }
+
+bool Worker::setUp() {
+  if (cfg_->cpu_affinity) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    CPU_SET(static_cast<int>(id_ % (cpus > 0 ? cpus : 1)), &set);
+    if (int rc = pthread_setaffinity_np(pthread_self(), sizeof set, &set); rc != 0)
+      LOG_WARN("cannot pin to cpu %ld: %s", id_ % (cpus > 0 ? cpus : 1), std::strerror(rc));
+  }
+  io::UringOptions o;
+  o.ringEntries = cfg_->io.ring_entries;
+  o.bufferSize = static_cast<uint32_t>(cfg_->io.buffer_size);
+  o.bufferCount = cfg_->io.buffers_per_worker;
+  o.zerocopyThreshold = cfg_->io.zerocopy_threshold.value_or(0);
+  o.maxQueuedBytes = cfg_->io.max_inflight_per_connection;
+  auto loop = io::UringLoop::create(o);
+  if (!loop.ok()) {
+    failure_ = std::string(loop.error().what) + ": " + std::strerror(loop.error().code);
+    return false;
+  }
+  auto* ul = loop.value();
+  loop_.reset(ul);
+  LOG_DEBUG("io_uring ring ready: mode=%s entries=%u buffers=%ux%u", ul->ring().mode(),
+            o.ringEntries, o.bufferCount, o.bufferSize);
+  for (std::size_t i = 0; i < cfg_->clusters.size(); ++i)
+    balancers_.push_back(std::make_unique<net::Balancer>(
+        cfg_->clusters[i], 0x9e3779b97f4a7c15ULL * static_cast<uint64_t>(id_ + 1 + i)));
+  for (std::size_t i = 0; i < cfg_->listeners.size(); ++i) {
+    const config::Listener& l = cfg_->listeners[i];
+    net::Balancer& b = *balancers_[l.routes.front().cluster_index];
+    listeners_.push_back(std::make_unique<net::TcpListener>(*loop_, l, b, listenFds_[i]));
+    listenFds_[i] = -1;  // the acceptor owns it now
+  }
+  loop_->setTick(100, *this);
+  loop_->setWake(*this);
+  return true;
+}
+
+void Worker::run() {
+  io::setLogWorker(id_);
+  if (!setUp()) {
+    state_.store(State::Failed, std::memory_order_release);
+    return;
+  }
+  wakeFd_.store(loop_->wakeFd());
+  state_.store(State::Serving, std::memory_order_release);
+  if (command_.load() != None) onWake();  // a command that came before the loop existed
+  loop_->run();
+  state_.store(State::Stopped, std::memory_order_release);
+  LOG_DEBUG("stopped");
+}
+
+void Worker::onWake() {
+  const int c = command_.load();
+  if (c >= Drain && !draining_) {
+    draining_ = true;
+    state_.store(State::Draining, std::memory_order_release);
+    drainDeadline_ = loop_->nowMs() + static_cast<uint64_t>(cfg_->defaults.drain_timeout.count());
+    for (auto& l : listeners_) l->stopAccepting();
+  }
+  if (c == Stop) drainDeadline_ = 0;
+  onTick();
+}
+
+void Worker::updateActive() {
+  uint64_t n = 0;
+  for (auto& l : listeners_) n += l->activeSessions();
+  active_.store(n, std::memory_order_relaxed);
+}
+
+void Worker::onTick() {
+  for (auto& l : listeners_) l->onTick();
+  updateActive();
+  if (!draining_) return;
+  bool accepting = false;
+  for (auto& l : listeners_) accepting |= !l->acceptStopped();
+  const uint64_t active = active_.load(std::memory_order_relaxed);
+  if (active > 0 && !closedAll_ && loop_->nowMs() >= drainDeadline_) {
+    LOG_INFO("drain timeout: closing %lu open connections", static_cast<unsigned long>(active));
+    closedAll_ = true;
+    for (auto& l : listeners_) l->closeAll();
+  }
+  if (active == 0 && !accepting) loop_->stop();
+}
+
+}  // namespace ringway::core

@@ -1,0 +1,72 @@
+// Worker: one thread, one event loop, its own listening sockets, sessions and counters.
+// Nothing mutable is shared with other workers; the main thread talks to it by command word
+// plus a wake-up on the loop's eventfd.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "config/config.h"
+#include "io/loop.h"
+#include "net/balancer.h"
+#include "net/tcp_proxy.h"
+
+namespace ringway::core {
+
+enum class Backend { IoUring };
+
+class Worker final : private io::TickHandler, private io::WakeHandler {
+ public:
+  enum class State { Starting, Serving, Failed, Draining, Stopped };
+
+  // listenFds: one bound socket per config listener, owned by this worker from now on.
+  Worker(int id, std::shared_ptr<const config::Config> cfg, std::vector<int> listenFds);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  void start();  // spawns the thread
+  void join();
+  // From any thread: stop accepting, let sessions finish, close what is left after the
+  // drain timeout. stopNow(): close everything at once.
+  void drain();
+  void stopNow();
+
+  int id() const { return id_; }
+  State state() const { return state_.load(std::memory_order_acquire); }
+  const std::string& failure() const { return failure_; }  // when Failed
+  // Read by metrics at scrape time; valid while Serving or Draining.
+  io::Loop* loop() const { return loop_.get(); }
+  const std::vector<std::unique_ptr<net::TcpListener>>& listeners() const { return listeners_; }
+  uint64_t activeSessions() const { return active_.load(std::memory_order_relaxed); }
+
+ private:
+  enum Command : int { None = 0, Drain = 1, Stop = 2 };
+  void run();
+  bool setUp();
+  void onTick() override;
+  void onWake() override;
+  void wake(Command c);
+  void updateActive();
+
+  const int id_;
+  std::shared_ptr<const config::Config> cfg_;
+  std::vector<int> listenFds_;
+  std::thread thread_;
+  std::atomic<State> state_{State::Starting};
+  std::atomic<int> command_{None};
+  std::atomic<uint64_t> active_{0};
+  std::atomic<int> wakeFd_{-1};  // the loop's eventfd once it exists
+  std::string failure_;
+  std::unique_ptr<io::Loop> loop_;
+  std::vector<std::unique_ptr<net::Balancer>> balancers_;
+  std::vector<std::unique_ptr<net::TcpListener>> listeners_;
+  uint64_t drainDeadline_ = 0;
+  bool draining_ = false;
+  bool closedAll_ = false;
+};
+
+}  // namespace ringway::core

@@ -1,0 +1,135 @@
+#include "io/ring.h"
+
+#include <cerrno>
+#include <cstring>
+
+#include "io/assert.h"
+
+namespace ringway::io {
+
+Result<Ring*> Ring::create(const RingOptions& opt) {
+  // Most capable first; older kernels refuse flags they don't know with EINVAL.
+  const unsigned base = IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL;
+  const unsigned tries[] = {
+      base | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
+      base | IORING_SETUP_COOP_TASKRUN,
+      IORING_SETUP_CQSIZE,
+  };
+  int err = 0;
+  for (unsigned flags : tries) {
+    if (!opt.tryDeferTaskrun && (flags & IORING_SETUP_DEFER_TASKRUN)) continue;
+    auto* r = new Ring();
+    io_uring_params p{};
+    p.flags = flags;
+    p.cq_entries = opt.entries * 4;  // bursts of multishot CQEs outrun SQEs
+    int rc = io_uring_queue_init_params(opt.entries, &r->ring_, &p);
+    if (rc == 0) {
+      r->flags_ = flags;
+      return r;
+    }
+    delete r;
+    err = -rc;
+    if (err != EINVAL) break;  // ENOMEM, EPERM (disabled), ENOSYS: no point retrying
+  }
+  return Error{err, "io_uring_queue_init_params"};
+}
+
+Ring::~Ring() { io_uring_queue_exit(&ring_); }
+
+const char* Ring::mode() const {
+  if (flags_ & IORING_SETUP_DEFER_TASKRUN) return "single_issuer+defer_taskrun";
+  if (flags_ & IORING_SETUP_COOP_TASKRUN) return "coop_taskrun";
+  return "plain";
+}
+
+io_uring_sqe* Ring::sqe() {
+  io_uring_sqe* s = io_uring_get_sqe(&ring_);
+  if (s == nullptr) {  // SQ full: hand the kernel what we have, retry once
+    submit();
+    s = io_uring_get_sqe(&ring_);
+  }
+  RINGWAY_ASSERT(s != nullptr);
+  io_uring_sqe_set_data64(s, 0);  // slots are reused; never inherit user_data
+  return s;
+}
+
+void Ring::reserve(unsigned n) {
+  if (io_uring_sq_space_left(&ring_) < n) submit();
+}
+
+__kernel_timespec* Ring::stashTimespec(uint64_t ms) {
+  if (tsUsed_ == ts_.size()) submit();  // submit() empties the stash
+  __kernel_timespec* t = &ts_[tsUsed_++];
+  t->tv_sec = static_cast<long long>(ms / 1000);
+  t->tv_nsec = static_cast<long long>((ms % 1000) * 1000000);
+  return t;
+}
+
+void Ring::countPending() {
+  // Count by opcode what is about to be submitted (tail - head of our local SQ view).
+  const unsigned head = ring_.sq.sqe_head, tail = ring_.sq.sqe_tail;
+  const unsigned mask = ring_.sq.ring_mask;
+  for (unsigned i = head; i != tail; ++i) {
+    const uint8_t op = ring_.sq.sqes[i & mask].opcode;
+    if (op < IORING_OP_LAST) bump(counters_.sqesByOp[op]);
+  }
+  bump(counters_.sqes, tail - head);
+}
+
+int Ring::submit() {
+  countPending();
+  int rc;
+  do {
+    rc = io_uring_submit(&ring_);
+    if (rc == -EBUSY) io_uring_get_events(&ring_);  // CQ overflow backlog: flush, retry
+  } while (rc == -EBUSY || rc == -EINTR);
+  bump(counters_.enters);
+  tsUsed_ = 0;
+  return rc;
+}
+
+int Ring::submitAndWait() {
+  countPending();
+  int rc = io_uring_submit_and_wait(&ring_, 1);
+  bump(counters_.enters);
+  bump(counters_.loops);
+  tsUsed_ = 0;
+  return rc;
+}
+
+unsigned Ring::reap() {
+  io_uring_cqe* cqes[MaxBatch];
+  struct Ev {
+    uint64_t data;
+    int res;
+    uint32_t flags;
+  } ev[MaxBatch];
+  unsigned total = 0;
+  for (;;) {
+    const unsigned n = io_uring_peek_batch_cqe(&ring_, cqes, MaxBatch);
+    if (n == 0) {
+      // The kernel parks CQEs it had no room for (FEAT_NODROP); pull them in.
+      if (io_uring_cq_has_overflow(&ring_)) {
+        io_uring_get_events(&ring_);
+        bump(counters_.enters);
+        continue;
+      }
+      break;
+    }
+    for (unsigned i = 0; i < n; ++i) ev[i] = {cqes[i]->user_data, cqes[i]->res, cqes[i]->flags};
+    io_uring_cq_advance(&ring_, n);  // release the CQ before handlers run and submit
+    for (unsigned i = 0; i < n; ++i) {
+      const unsigned tag = static_cast<unsigned>(ev[i].data & 7);
+      bump(counters_.cqesByTag[ev[i].data ? tag : 0]);
+      if (ev[i].data == 0) continue;
+      auto* c = reinterpret_cast<Completion*>(ev[i].data & ~uint64_t{7});
+      c->onComplete(ev[i].res, ev[i].flags, tag);
+    }
+    total += n;
+    if (n < MaxBatch) break;
+  }
+  bump(counters_.cqes, total);
+  return total;
+}
+
+}  // namespace ringway::io

@@ -1,0 +1,72 @@
+// Ring: one io_uring, owned by one worker thread. No copy, no move.
+#pragma once
+
+#include <liburing.h>
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+
+#include "io/completion.h"
+#include "io/loop.h"
+#include "io/result.h"
+
+namespace ringway::io {
+
+// Counters the worker's metrics read at scrape time. Written only by the owning thread
+// (relaxed load + store, no locked instruction); read by any thread.
+struct RingCounters {
+  std::atomic<uint64_t> enters{0};      // io_uring_enter calls made by this ring
+  std::atomic<uint64_t> sqes{0};        // SQEs handed to the kernel
+  std::atomic<uint64_t> cqes{0};        // CQEs reaped
+  std::atomic<uint64_t> loops{0};       // wakeups
+  std::array<std::atomic<uint64_t>, IORING_OP_LAST> sqesByOp{};
+  std::array<std::atomic<uint64_t>, 8> cqesByTag{};  // by Completion tag; [0]: user_data 0
+};
+
+struct RingOptions {
+  unsigned entries = 1024;
+  bool tryDeferTaskrun = true;
+};
+
+class Ring {
+ public:
+  static constexpr unsigned MaxBatch = 256;
+
+  // Creates the ring; call on the thread that will submit (SINGLE_ISSUER).
+  static Result<Ring*> create(const RingOptions& opt);
+  ~Ring();
+  Ring(const Ring&) = delete;
+  Ring& operator=(const Ring&) = delete;
+
+  // A fresh SQE; flushes the SQ once when full. user_data is reset to 0.
+  io_uring_sqe* sqe();
+  // Make room for n linked SQEs so a chain goes in one submission.
+  void reserve(unsigned n);
+  // Submit pending SQEs and wait for at least one CQE (or the timeout, if any).
+  int submitAndWait();
+  // Submit without waiting.
+  int submit();
+  // Reap every CQE available now and dispatch it; returns how many.
+  unsigned reap();
+
+  io_uring* raw() { return &ring_; }
+  int fd() const { return ring_.ring_fd; }
+  unsigned setupFlags() const { return flags_; }
+  const char* mode() const;  // e.g. "defer_taskrun" for logs and /workers
+  RingCounters& counters() { return counters_; }
+
+  // Link timeouts read their timespec at submission: keep them here until then.
+  __kernel_timespec* stashTimespec(uint64_t ms);
+
+ private:
+  Ring() = default;
+  void countPending();
+  io_uring ring_{};
+  unsigned flags_ = 0;
+  RingCounters counters_;
+  std::array<__kernel_timespec, 256> ts_{};
+  unsigned tsUsed_ = 0;
+};
+
+}  // namespace ringway::io

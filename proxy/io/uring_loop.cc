@@ -1,0 +1,605 @@
+#include "io/uring_loop.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+
+#include "io/assert.h"
+#include "io/log.h"
+
+// liburing 2.3 predates these (kernel 6.2 uapi).
+#ifndef IORING_SEND_ZC_REPORT_USAGE
+#define IORING_SEND_ZC_REPORT_USAGE (1U << 3)
+#endif
+#ifndef IORING_NOTIF_USAGE_ZC_COPIED
+#define IORING_NOTIF_USAGE_ZC_COPIED (1U << 31)
+#endif
+
+namespace ringway::io {
+
+// What one direction of a stream is sending: a queue of buffers and the iovecs of the send in
+// flight. Only a stream with bytes queued holds one (taken from the loop's free list), so an
+// idle connection does not pay for it.
+struct SendState {
+  static constexpr unsigned MaxIov = 16;
+  std::vector<BufferRef> q;  // ring buffer, capacity a power of two
+  unsigned head = 0;
+  unsigned count = 0;
+  std::size_t bytes = 0;
+  iovec iov[MaxIov]{};
+  msghdr msg{};
+  int zcResult = 0;  // SEND_ZC: bytes reported by the first CQE, applied on the last
+  bool zc = false;
+
+  SendState() : q(16) {}
+  BufferRef& at(unsigned i) { return q[(head + i) & (q.size() - 1)]; }
+  void push(BufferRef b) {
+    if (count == q.size()) grow();
+    bytes += b.size();
+    at(count++) = std::move(b);
+  }
+  void popFront() {
+    at(0).reset();
+    head = (head + 1) & (q.size() - 1);
+    --count;
+  }
+  void clear() {
+    while (count > 0) popFront();
+    bytes = 0;
+    head = 0;
+  }
+  void grow() {
+    std::vector<BufferRef> n(q.size() * 2);
+    for (unsigned i = 0; i < count; ++i) n[i] = std::move(at(i));
+    q.swap(n);
+    head = 0;
+  }
+};
+
+namespace {
+
+enum Tag : unsigned { TagRecv = 1, TagSend = 2, TagConnect = 3, TagShutdown = 4, TagAccept = 5 };
+
+enum Flag : uint16_t {
+  WantRead = 1 << 0,       // the handler wants data
+  Reading = 1 << 1,        // a multishot recv is armed
+  Starved = 1 << 2,        // recv ended on ENOBUFS; waits in the loop's starved list
+  ReadDone = 1 << 3,       // EOF or error seen: never read again
+  Connecting = 1 << 4,
+  Sending = 1 << 5,        // a send is in flight
+  ShutdownPending = 1 << 6,
+  ShutdownDone = 1 << 7,
+  Closing = 1 << 8,
+  CloseAfterFlush = 1 << 9,
+  Blocked = 1 << 10,       // writeBlocked() was true; onWritable() owed
+  WriteFailed = 1 << 11,
+};
+
+}  // namespace
+
+// Ops in flight are counted; close() cancels them and the fd is closed only after the last
+// one's final CQE. Completion tags: TagRecv (multishot; final CQE lacks F_MORE), TagSend
+// (SENDMSG, or SENDMSG_ZC whose last CQE is the NOTIF), TagConnect (its linked timeout has
+// user_data 0), TagShutdown. The owner frees the stream after onClosed().
+class UringStream final : public Stream, private Completion {
+ public:
+  UringStream(UringLoop& loop, int fd) : loop_(loop), fd_(fd) {}
+  ~UringStream() override {
+    RINGWAY_ASSERT(inflight_ == 0);
+    if (fd_ >= 0) closeFd(false);  // never started: nothing in flight
+    if (send_ != nullptr) loop_.giveSendState(std::exchange(send_, nullptr));
+  }
+
+  void setHandler(StreamHandler* h) override { handler_ = h; }
+  int fd() const override { return fd_; }
+  bool closing() const override { return has(Closing); }
+  std::size_t queuedBytes() const override { return send_ ? send_->bytes : 0; }
+  bool writeBlocked() const override {
+    return send_ != nullptr && (send_->bytes >= loop_.options().maxQueuedBytes ||
+                                send_->count >= 64);
+  }
+
+  void connect(const sockaddr* addr, socklen_t len, uint64_t timeoutMs) override {
+    Ring& r = loop_.ring();
+    r.reserve(2);  // connect and its timeout must go in one submission
+    io_uring_sqe* s = r.sqe();
+    io_uring_prep_connect(s, fd_, addr, len);
+    io_uring_sqe_set_data64(s, userData(this, TagConnect));
+    s->flags |= IOSQE_IO_LINK;
+    io_uring_sqe* t = r.sqe();
+    io_uring_prep_link_timeout(t, r.stashTimespec(timeoutMs), 0);
+    set(Connecting);
+    ++inflight_;
+  }
+
+  void readStart() override {
+    set(WantRead);
+    arm();
+  }
+
+  void readStop() override {
+    clear(WantRead);
+    if (has(Reading)) {
+      io_uring_sqe* s = loop_.ring().sqe();
+      io_uring_prep_cancel64(s, userData(this, TagRecv), 0);
+    }
+    if (has(Starved)) {
+      clear(Starved);
+      loop_.removeStarved(this);
+    }
+  }
+
+  void write(BufferRef data) override {
+    if (has(Closing) || has(ShutdownPending) || has(WriteFailed)) return;  // dropped: returns
+    if (send_ == nullptr) send_ = loop_.takeSendState();
+    send_->push(std::move(data));
+    if (writeBlocked()) set(Blocked);
+    if (!has(Sending) && !has(Connecting)) flush();
+  }
+
+  void shutdownWrite() override {
+    if (has(Closing) || has(ShutdownPending)) return;
+    set(ShutdownPending);
+    if (!has(Sending) && !has(Connecting) && queuedBytes() == 0) submitShutdown();
+  }
+
+  void close(CloseMode mode) override {
+    if (has(Closing)) {
+      if (mode == CloseMode::Graceful) return;
+      clear(CloseAfterFlush);  // escalate a pending graceful close
+    }
+    if (mode == CloseMode::Graceful && (has(Sending) || has(Connecting) || queuedBytes() > 0)) {
+      set(Closing | CloseAfterFlush);
+      return;
+    }
+    set(Closing);
+    if (mode == CloseMode::Reset && fd_ >= 0) {
+      linger l{1, 0};  // close() then sends RST instead of FIN
+      ::setsockopt(fd_, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+      loop_.countSyscall();
+    }
+    if (has(Starved)) {
+      clear(Starved);
+      loop_.removeStarved(this);
+    }
+    // Queued buffers not in flight can go now; those in an in-flight send wait for its CQE.
+    if (send_ != nullptr && !has(Sending)) send_->clear();
+    if (inflight_ == 0) {
+      finish();
+    } else {
+      io_uring_sqe* s = loop_.ring().sqe();
+      io_uring_prep_cancel_fd(s, fd_, IORING_ASYNC_CANCEL_ALL);
+    }
+  }
+
+  // Called by the loop when buffers came back after ENOBUFS.
+  void rearmAfterStarve() {
+    clear(Starved);
+    if (has(WantRead)) arm();
+  }
+
+ private:
+  bool has(uint16_t f) const { return (flags_ & f) != 0; }
+  void set(uint16_t f) { flags_ |= f; }
+  void clear(uint16_t f) { flags_ &= static_cast<uint16_t>(~f); }
+
+  void arm() {
+    if (has(Reading) || has(Starved) || has(ReadDone) || has(Closing)) return;
+    io_uring_sqe* s = loop_.ring().sqe();
+    io_uring_prep_recv_multishot(s, fd_, nullptr, 0, 0);
+    s->flags |= IOSQE_BUFFER_SELECT;
+    s->buf_group = loop_.buffers().group();
+    io_uring_sqe_set_data64(s, userData(this, TagRecv));
+    set(Reading);
+    ++inflight_;
+  }
+
+  void flush() {
+    SendState& st = *send_;
+    unsigned n = std::min<unsigned>(st.count, SendState::MaxIov);
+    std::size_t total = 0;
+    for (unsigned i = 0; i < n; ++i) {
+      BufferRef& b = st.at(i);
+      st.iov[i] = {b.data(), b.size()};
+      total += b.size();
+    }
+    st.msg = {};
+    st.msg.msg_iov = st.iov;
+    st.msg.msg_iovlen = n;
+    io_uring_sqe* s = loop_.ring().sqe();
+    const std::size_t zcFrom = loop_.options().zerocopyThreshold;
+    st.zc = zcFrom != 0 && total >= zcFrom;
+    if (st.zc) {
+      io_uring_prep_sendmsg_zc(s, fd_, &st.msg, MSG_NOSIGNAL);
+      s->ioprio |= IORING_SEND_ZC_REPORT_USAGE;
+      bump(loop_.stats().sendZc);
+    } else {
+      io_uring_prep_sendmsg(s, fd_, &st.msg, MSG_NOSIGNAL);
+    }
+    io_uring_sqe_set_data64(s, userData(this, TagSend));
+    set(Sending);
+    ++inflight_;
+  }
+
+  void submitShutdown() {
+    io_uring_sqe* s = loop_.ring().sqe();
+    io_uring_prep_shutdown(s, fd_, SHUT_WR);
+    io_uring_sqe_set_data64(s, userData(this, TagShutdown));
+    ++inflight_;
+  }
+
+  void onComplete(int res, uint32_t flags, unsigned tag) override {
+    switch (tag) {
+      case TagRecv: onRecv(res, flags); break;
+      case TagSend: onSend(res, flags); break;
+      case TagConnect: onConnected(res); break;
+      case TagShutdown:
+        --inflight_;
+        set(ShutdownDone);
+        break;
+      default: RINGWAY_ASSERT(false);
+    }
+    if (has(Closing) && inflight_ == 0 && fd_ >= 0 && !has(CloseAfterFlush)) finish();
+  }
+
+  void onRecv(int res, uint32_t flags) {
+    const bool more = (flags & IORING_CQE_F_MORE) != 0;
+    if (!more) {
+      clear(Reading);
+      --inflight_;
+    }
+    BufferRef data;
+    if (flags & IORING_CQE_F_BUFFER) {
+      data = loop_.buffers().take(flags >> IORING_CQE_BUFFER_SHIFT, res > 0 ? res : 0);
+    }
+    if (res > 0) {
+      if (!has(Closing)) handler_->onData(*this, std::move(data));
+      if (!more && !has(ReadDone)) arm();  // the kernel ended the multishot: re-arm
+      return;
+    }
+    if (res == -ENOBUFS) {
+      bump(loop_.stats().enobufs);
+      if (has(Closing)) return;
+      set(Starved);
+      loop_.addStarved(this);  // re-armed when buffers come back, not now: never spin
+      return;
+    }
+    if (res == -ECANCELED) {
+      if (has(WantRead)) arm();  // readStop() then readStart() before the cancel landed
+      return;
+    }
+    if (has(Closing)) return;
+    set(ReadDone);
+    handler_->onReadEnd(*this, res);  // 0 = FIN
+  }
+
+  void onSend(int res, uint32_t flags) {
+    SendState& st = *send_;
+    if (flags & IORING_CQE_F_NOTIF) {  // SEND_ZC: the kernel is done with the buffers
+      if (res & IORING_NOTIF_USAGE_ZC_COPIED) bump(loop_.stats().sendZcCopied);
+      res = st.zcResult;
+    } else if (flags & IORING_CQE_F_MORE) {  // SEND_ZC first CQE: keep buffers until NOTIF
+      st.zcResult = res;
+      return;
+    }
+    clear(Sending);
+    --inflight_;
+    if (res < 0) {
+      st.clear();
+      if (has(Closing)) return;
+      set(WriteFailed);
+      handler_->onWriteError(*this, res);
+      return;
+    }
+    std::size_t left = static_cast<std::size_t>(res);
+    st.bytes -= left;
+    while (left > 0) {
+      BufferRef& b = st.at(0);
+      if (left >= b.size()) {
+        left -= b.size();
+        st.popFront();
+      } else {
+        b.consume(static_cast<uint32_t>(left));  // short send: the tail goes next
+        left = 0;
+      }
+    }
+    if (has(Closing) && !has(CloseAfterFlush)) {
+      st.clear();
+      return;
+    }
+    if (st.count > 0) {
+      flush();
+    } else {
+      if (has(ShutdownPending) && !has(ShutdownDone)) submitShutdown();
+      if (has(CloseAfterFlush)) {
+        clear(CloseAfterFlush);
+        close(CloseMode::Now);
+        return;
+      }
+    }
+    if (has(Blocked) && st.bytes <= loop_.options().maxQueuedBytes / 2 && st.count < 32) {
+      clear(Blocked);
+      handler_->onWritable(*this);
+    }
+    if (send_ != nullptr && send_->count == 0 && !has(Sending))
+      loop_.giveSendState(std::exchange(send_, nullptr));
+  }
+
+  void onConnected(int res) {
+    clear(Connecting);
+    --inflight_;
+    if (has(Closing) && !has(CloseAfterFlush)) return;
+    if (res == -ECANCELED) res = -ETIMEDOUT;  // the linked timeout fired
+    if (res == 0) {
+      int one = 1;  // a proxy forwards what it has at once; the ends do their own batching
+      ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      loop_.countSyscall();
+    }
+    handler_->onConnect(*this, res);
+    if (has(WriteFailed)) return;
+    if (res != 0) {
+      if (has(CloseAfterFlush)) {
+        clear(CloseAfterFlush);
+        close(CloseMode::Now);
+      }
+      return;
+    }
+    if (has(Closing) && !has(CloseAfterFlush)) return;
+    if (queuedBytes() > 0) {
+      if (!has(Sending)) flush();
+    } else if (has(CloseAfterFlush)) {
+      clear(CloseAfterFlush);
+      close(CloseMode::Now);
+    } else if (has(ShutdownPending) && !has(ShutdownDone)) {
+      submitShutdown();
+    }
+  }
+
+  void finish() {
+    closeFd(true);
+    if (send_ != nullptr) {
+      send_->clear();
+      loop_.giveSendState(std::exchange(send_, nullptr));
+    }
+    if (handler_ != nullptr) handler_->onClosed(*this);
+  }
+
+  void closeFd(bool count) {
+    ::close(fd_);
+    if (count) loop_.countSyscall();
+    fd_ = -1;
+  }
+
+  UringLoop& loop_;
+  StreamHandler* handler_ = nullptr;
+  SendState* send_ = nullptr;
+  int fd_;
+  uint16_t flags_ = 0;
+  uint16_t inflight_ = 0;
+};
+
+// Multishot accept on one listening socket (tag TagAccept; final CQE lacks F_MORE).
+class UringAcceptor final : public Acceptor, private Completion {
+ public:
+  UringAcceptor(UringLoop& loop, int fd, AcceptHandler& h) : loop_(loop), fd_(fd), handler_(h) {
+    arm();
+  }
+  ~UringAcceptor() override {
+    RINGWAY_ASSERT(!armed_);
+    if (fd_ >= 0) ::close(fd_);
+  }
+  void resume() override {
+    paused_ = false;
+    arm();
+  }
+  void stop() override {
+    if (stopping_) return;
+    stopping_ = true;
+    if (armed_) {
+      io_uring_sqe* s = loop_.ring().sqe();
+      io_uring_prep_cancel64(s, userData(this, TagAccept), 0);
+    } else {
+      closeListener();
+    }
+  }
+  bool stopped() const override { return stopping_ && !armed_; }
+
+ private:
+  void arm() {
+    if (armed_ || stopping_ || paused_) return;
+    io_uring_sqe* s = loop_.ring().sqe();
+    io_uring_prep_multishot_accept(s, fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    io_uring_sqe_set_data64(s, userData(this, TagAccept));
+    armed_ = true;
+  }
+  void closeListener() {
+    if (fd_ >= 0) {
+      ::close(fd_);
+      loop_.countSyscall();
+      fd_ = -1;
+    }
+  }
+  void onComplete(int res, uint32_t flags, unsigned) override {
+    const bool more = (flags & IORING_CQE_F_MORE) != 0;
+    if (!more) armed_ = false;
+    if (res >= 0) {
+      if (stopping_) {
+        ::close(res);  // raced with stop(): refuse it
+        loop_.countSyscall();
+      } else {
+        handler_.onAccept(res);
+      }
+    } else if (res != -ECANCELED && !stopping_) {
+      if (res == -EMFILE || res == -ENFILE || res == -ENOBUFS || res == -ENOMEM) {
+        paused_ = true;  // the handler resumes us after a pause; keep serving meanwhile
+        if (more) {
+          io_uring_sqe* s = loop_.ring().sqe();
+          io_uring_prep_cancel64(s, userData(this, TagAccept), 0);
+        }
+      }
+      handler_.onAcceptError(res);
+    }
+    if (stopping_) {
+      if (!armed_) closeListener();
+      return;
+    }
+    if (!armed_) arm();
+  }
+
+  UringLoop& loop_;
+  int fd_;
+  AcceptHandler& handler_;
+  bool armed_ = false;
+  bool paused_ = false;
+  bool stopping_ = false;
+};
+
+Result<UringLoop*> UringLoop::create(const UringOptions& opt) {
+  auto ring = Ring::create({opt.ringEntries, opt.tryDeferTaskrun});
+  if (!ring.ok()) return ring.error();
+  std::unique_ptr<UringLoop> l(new UringLoop());
+  l->opt_ = opt;
+  l->ring_.reset(ring.value());
+  auto br = BufferRing::create(*l->ring_, 0, opt.bufferCount, opt.bufferSize);
+  if (!br.ok()) return br.error();
+  l->buffers_.reset(br.value());
+  l->wakeFd_ = eventfd(0, EFD_CLOEXEC);  // blocking: io_uring polls it
+  if (l->wakeFd_ < 0) return Error{errno, "eventfd"};
+  l->updateNow();
+  return l.release();
+}
+
+UringLoop::~UringLoop() {
+  buffers_.reset();  // unregister before the ring goes
+  ring_.reset();
+  if (wakeFd_ >= 0) ::close(wakeFd_);
+  for (SendState* s : freeSendStates_) delete s;
+}
+
+std::unique_ptr<Stream> UringLoop::stream(int fd) {
+  return std::make_unique<UringStream>(*this, fd);
+}
+
+std::unique_ptr<Acceptor> UringLoop::acceptor(int listenFd, AcceptHandler& h) {
+  return std::make_unique<UringAcceptor>(*this, listenFd, h);
+}
+
+void UringLoop::setTick(uint64_t ms, TickHandler& h) {
+  tick_ = &h;
+  tickTs_.tv_sec = static_cast<long long>(ms / 1000);
+  tickTs_.tv_nsec = static_cast<long long>((ms % 1000) * 1000000);
+  armTick();
+}
+
+void UringLoop::armTick() {
+  io_uring_sqe* s = ring_->sqe();
+  io_uring_prep_timeout(s, &tickTs_, 0, 0);
+  io_uring_sqe_set_data64(s, userData(this, TagTick));
+}
+
+void UringLoop::setWake(WakeHandler& h) {
+  wake_ = &h;
+  armWake();
+}
+
+void UringLoop::armWake() {
+  io_uring_sqe* s = ring_->sqe();
+  io_uring_prep_read(s, wakeFd_, &wakeBuf_, sizeof wakeBuf_, 0);
+  io_uring_sqe_set_data64(s, userData(this, TagWake));
+}
+
+void UringLoop::onComplete(int res, uint32_t, unsigned tag) {
+  if (tag == TagTick) {
+    rearmStarved(true);
+    if (tick_ != nullptr) tick_->onTick();
+    armTick();
+  } else if (tag == TagWake) {
+    if (res < 0 && res != -EAGAIN && res != -ECANCELED && res != -EINTR)
+      LOG_ERROR("wake eventfd read failed: %d", res);
+    if (wake_ != nullptr) wake_->onWake();
+    armWake();
+  }
+}
+
+void UringLoop::defer(Deferred& d) {
+  d.nextDeferred_ = deferred_;
+  deferred_ = &d;
+}
+
+void UringLoop::runDeferred() {
+  while (deferred_ != nullptr) {
+    Deferred* d = std::exchange(deferred_, nullptr);
+    while (d != nullptr) {
+      Deferred* next = d->nextDeferred_;
+      d->nextDeferred_ = nullptr;
+      d->runDeferred();
+      d = next;
+    }
+  }
+}
+
+void UringLoop::addStarved(UringStream* s) { starved_.push_back(s); }
+
+void UringLoop::removeStarved(UringStream* s) {
+  auto it = std::find(starved_.begin(), starved_.end(), s);
+  if (it != starved_.end()) {
+    *it = starved_.back();
+    starved_.pop_back();
+  }
+}
+
+void UringLoop::rearmStarved(bool force) {
+  const uint32_t returned = buffers_->takeReturned();
+  if (starved_.empty()) return;
+  // Wait for a few buffers so a starved worker re-arms in batches rather than one recv per
+  // returned buffer; the tick re-arms on any free buffer so nothing waits forever.
+  const uint32_t want = force ? 1 : std::max<uint32_t>(1, buffers_->count() / 16);
+  if ((returned == 0 && !force) || buffers_->freeCount() < want) return;
+  std::vector<UringStream*> ready;
+  ready.swap(starved_);
+  for (UringStream* s : ready) s->rearmAfterStarve();
+}
+
+SendState* UringLoop::takeSendState() {
+  if (freeSendStates_.empty()) return new SendState();
+  SendState* s = freeSendStates_.back();
+  freeSendStates_.pop_back();
+  return s;
+}
+
+void UringLoop::giveSendState(SendState* s) {
+  s->clear();
+  if (freeSendStates_.size() < 1024) {
+    freeSendStates_.push_back(s);
+  } else {
+    delete s;
+  }
+}
+
+void UringLoop::updateNow() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);  // vDSO: no syscall
+  now_ = static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
+}
+
+void UringLoop::run() {
+  while (!stopping_) {
+    ring_->submitAndWait();
+    updateNow();
+    ring_->reap();
+    runDeferred();
+    rearmStarved(false);
+    stats_.buffersFree.store(buffers_->freeCount(), std::memory_order_relaxed);
+    stats_.syscalls.store(ring_->counters().enters.load(std::memory_order_relaxed) + otherSyscalls_,
+                          std::memory_order_relaxed);
+  }
+  ring_->submit();  // cancels and closes queued by the last handlers
+}
+
+}  // namespace ringway::io

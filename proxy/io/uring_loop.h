@@ -1,0 +1,82 @@
+// UringLoop: the io_uring backend of io::Loop. Multishot accept and recv, provided buffers,
+// gathered SENDMSG (SEND_ZC from a threshold), linked connect timeouts.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "io/buffer_ring.h"
+#include "io/loop.h"
+#include "io/ring.h"
+
+namespace ringway::io {
+
+struct UringOptions {
+  unsigned ringEntries = 1024;
+  uint32_t bufferSize = 16 * 1024;
+  uint32_t bufferCount = 512;
+  std::size_t zerocopyThreshold = 0;  // 0 = off
+  std::size_t maxQueuedBytes = 256 * 1024;  // per stream, see Stream::writeBlocked()
+  bool tryDeferTaskrun = true;
+};
+
+class UringStream;
+struct SendState;
+
+class UringLoop final : public Loop, private Completion {
+ public:
+  // Build the ring and buffer ring on the calling thread (the one that will run()).
+  static Result<UringLoop*> create(const UringOptions& opt);
+  ~UringLoop() override;
+
+  const char* backend() const override { return "io_uring"; }
+  std::unique_ptr<Stream> stream(int fd) override;
+  std::unique_ptr<Acceptor> acceptor(int listenFd, AcceptHandler& h) override;
+  void setTick(uint64_t ms, TickHandler& h) override;
+  void setWake(WakeHandler& h) override;
+  int wakeFd() const override { return wakeFd_; }
+  void defer(Deferred& d) override;
+  uint64_t nowMs() const override { return now_; }
+  void run() override;
+  void stop() override { stopping_ = true; }
+  LoopStats& stats() override { return stats_; }
+
+  Ring& ring() { return *ring_; }
+  BufferRing& buffers() { return *buffers_; }
+  const UringOptions& options() const { return opt_; }
+
+  // For UringStream.
+  void addStarved(UringStream* s);
+  void removeStarved(UringStream* s);
+  SendState* takeSendState();
+  void giveSendState(SendState* s);
+  void countSyscall() override { ++otherSyscalls_; }
+
+ private:
+  enum Tag : unsigned { TagTick = 6, TagWake = 7 };
+  UringLoop() = default;
+  void onComplete(int res, uint32_t flags, unsigned tag) override;
+  void armTick();
+  void armWake();
+  void rearmStarved(bool force);
+  void runDeferred();
+  void updateNow();
+
+  UringOptions opt_;
+  std::unique_ptr<Ring> ring_;
+  std::unique_ptr<BufferRing> buffers_;
+  LoopStats stats_;
+  uint64_t now_ = 0;
+  uint64_t otherSyscalls_ = 0;  // syscalls besides io_uring_enter (socket, close, ...)
+  bool stopping_ = false;
+  TickHandler* tick_ = nullptr;
+  __kernel_timespec tickTs_{};
+  WakeHandler* wake_ = nullptr;
+  int wakeFd_ = -1;
+  uint64_t wakeBuf_ = 0;
+  Deferred* deferred_ = nullptr;
+  std::vector<UringStream*> starved_;
+  std::vector<SendState*> freeSendStates_;
+};
+
+}  // namespace ringway::io

@@ -1,0 +1,140 @@
+// ringway: flags, config, run until a signal.
+#include <signal.h>
+#include <time.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include "config/loader.h"
+#include "core/server.h"
+#include "io/log.h"
+#include "io/probe.h"
+
+using namespace ringway;
+
+namespace {
+
+bool parseLevel(const std::string& s, io::Level& out) {
+  if (s == "debug") out = io::Level::Debug;
+  else if (s == "info") out = io::Level::Info;
+  else if (s == "warn") out = io::Level::Warn;
+  else if (s == "error") out = io::Level::Error;
+  else return false;
+  return true;
+}
+
+io::Level toLevel(config::LogLevel l) {
+  switch (l) {
+    case config::LogLevel::Debug: return io::Level::Debug;
+    case config::LogLevel::Warn: return io::Level::Warn;
+    case config::LogLevel::Error: return io::Level::Error;
+    default: return io::Level::Info;
+  }
+}
+
+// Waits for SIGTERM/SIGINT: the first drains, a second one (or the drain finishing) ends it.
+int runUntilSignal(core::Server& server) {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);
+  bool draining = false;
+  for (;;) {
+    timespec tick{0, 100 * 1000 * 1000};
+    const int sig = sigtimedwait(&set, nullptr, &tick);
+    if (sig == SIGHUP) {
+      LOG_WARN("SIGHUP: configuration reload is not implemented yet; ignoring");
+    } else if (sig == SIGTERM || sig == SIGINT) {
+      if (!draining) {
+        LOG_INFO("%s: draining (up to %lld ms); send it again to stop at once",
+                 sig == SIGTERM ? "SIGTERM" : "SIGINT",
+                 static_cast<long long>(server.config().defaults.drain_timeout.count()));
+        draining = true;
+        server.drain();
+      } else {
+        LOG_INFO("second signal: closing every connection now");
+        server.stopNow();
+      }
+    }
+    if (server.finished()) break;
+  }
+  server.wait();
+  LOG_INFO("stopped");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"ringway: an io_uring reverse proxy"};
+  std::string configPath = "config/ringway.yaml";
+  bool check = false;
+  bool version = false;
+  unsigned workers = 0;
+  std::string level;
+  app.add_option("-c,--config", configPath, "configuration file")->capture_default_str();
+  app.add_flag("--check", check, "validate the configuration, print problems, start nothing");
+  app.add_option("--workers", workers, "worker threads (overrides the file)")
+      ->check(CLI::Range(1, 1024));
+  app.add_option("--log-level", level, "debug | info | warn | error (overrides the file)")
+      ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
+  app.add_flag("--version", version, "print the version and exit");
+  CLI11_PARSE(app, argc, argv);
+
+  if (version) {
+    std::printf("ringway %s\n", RINGWAY_VERSION);
+    return 0;
+  }
+
+  std::shared_ptr<const config::Config> cfg;
+  try {
+    cfg = config::loadFile(configPath);
+  } catch (const config::ConfigError& e) {
+    for (const auto& p : e.problems()) std::fprintf(stderr, "%s\n", p.str().c_str());
+    std::fprintf(stderr, "%s: %zu problem%s\n", configPath.c_str(), e.problems().size(),
+                 e.problems().size() == 1 ? "" : "s");
+    return 1;
+  }
+  if (check) {
+    std::printf("%s: ok (%zu listeners, %zu clusters)\n", configPath.c_str(),
+                cfg->listeners.size(), cfg->clusters.size());
+    return 0;
+  }
+  if (workers != 0 || !level.empty()) {
+    auto copy = std::make_shared<config::Config>(*cfg);
+    if (workers != 0) copy->workers = workers;
+    cfg = std::move(copy);
+  }
+  io::Level lvl = toLevel(cfg->log_level);
+  if (!level.empty()) parseLevel(level, lvl);
+  io::setLogLevel(lvl);
+
+  const io::ProbeResult& probe = io::probe();
+  if (!probe.ok) {
+    LOG_ERROR("io_uring is not usable here: %s", probe.why.c_str());
+    return 1;
+  }
+
+  // Signals go to the main thread only: block them before any worker thread exists.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  core::Server server(cfg);
+  try {
+    server.start();
+  } catch (const std::exception& e) {
+    LOG_ERROR("%s", e.what());
+    return 1;
+  }
+  LOG_INFO("ringway %s serving with %u workers (io_uring), config %s", RINGWAY_VERSION,
+           cfg->workers, configPath.c_str());
+  return runUntilSignal(server);
+}

@@ -1,0 +1,275 @@
+#include "net/tcp_proxy.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "io/assert.h"
+#include "io/log.h"
+#include "net/socket.h"
+
+namespace ringway::net {
+
+using io::bump;
+
+namespace {
+void sub(std::atomic<uint64_t>& c) {
+  c.store(c.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+}
+}  // namespace
+
+// ---------------------------------------------------------------------------------------
+// TcpSession
+
+TcpSession::TcpSession(TcpListener& l, std::unique_ptr<io::Stream> client)
+    : listener_(l), client_(std::move(client)) {
+  client_->setHandler(this);
+}
+
+TcpSession::~TcpSession() = default;
+
+void TcpSession::start() {
+  endpoint_ = static_cast<uint16_t>(listener_.balancer_.pick());
+  connectUpstream();
+}
+
+void TcpSession::connectUpstream() {
+  const config::Cluster& c = listener_.balancer_.cluster();
+  const config::Address& a = c.endpoints[endpoint_].address;
+  ++attempts_;
+  int fd = ::socket(a.sa()->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  listener_.loop_.countSyscall();
+  if (fd < 0) {
+    const int e = errno;
+    LOG_ERROR("listener=%s cluster=%s: upstream socket: %s", listener_.cfg_.name.c_str(),
+              c.name.c_str(), std::strerror(e));
+    bump(listener_.stats_.connectErrors);
+    closeBoth(io::CloseMode::Now);
+    return;
+  }
+  upstream_ = listener_.loop_.stream(fd);
+  upstream_->setHandler(this);
+  bump(listener_.stats_.upstreamActive);
+  upstream_->connect(a.sa(), a.length, static_cast<uint64_t>(c.connect_timeout.count()));
+}
+
+void TcpSession::onConnect(io::Stream& s, int err) {
+  RINGWAY_ASSERT(&s == upstream_.get());
+  if (err != 0) {
+    failConnect(err);
+    return;
+  }
+  bits_ |= Connected;
+  listener_.touch(*this);
+  // The client is read only once the upstream is there: nothing piles up meanwhile, and a
+  // failed attempt can move to the next endpoint without losing bytes.
+  client_->readStart();
+  upstream_->readStart();
+}
+
+void TcpSession::failConnect(int err) {
+  const config::Cluster& c = listener_.balancer_.cluster();
+  const bool timeout = err == -ETIMEDOUT;
+  bump(timeout ? listener_.stats_.connectTimeouts : listener_.stats_.connectErrors);
+  const bool retry = attempts_ < c.endpoints.size() && !client_->closing();
+  LOG_WARN("listener=%s cluster=%s endpoint=%s: connect failed: %s (attempt %u of %zu)%s",
+           listener_.cfg_.name.c_str(), c.name.c_str(), c.endpoints[endpoint_].address.text.c_str(),
+           timeout ? "timed out" : std::strerror(-err), attempts_, c.endpoints.size(),
+           retry ? ", trying the next endpoint" : ", closing the client");
+  // Like nginx's proxy_next_upstream: each endpoint is tried at most once per client.
+  failed_ = std::move(upstream_);
+  failed_->close(io::CloseMode::Now);
+  if (retry) {
+    endpoint_ = static_cast<uint16_t>((endpoint_ + 1) % c.endpoints.size());
+    connectUpstream();
+    return;
+  }
+  client_->close(io::CloseMode::Now);
+}
+
+void TcpSession::onData(io::Stream& s, io::BufferRef data) {
+  const bool fromClient = &s == client_.get();
+  bump(fromClient ? listener_.stats_.bytesIn : listener_.stats_.bytesOut, data.size());
+  listener_.touch(*this);
+  io::Stream& to = other(s);
+  to.write(std::move(data));  // the received buffer itself goes out: no copy
+  // Backpressure: the peer's queue is full, so stop reading until it drains (onWritable).
+  if (to.writeBlocked()) s.readStop();
+}
+
+void TcpSession::onWritable(io::Stream& s) {
+  listener_.touch(*this);
+  io::Stream& from = other(s);
+  const uint8_t fromDone = &from == client_.get() ? ClientDone : UpstreamDone;
+  if (!(bits_ & fromDone)) from.readStart();
+}
+
+void TcpSession::onReadEnd(io::Stream& s, int err) {
+  const bool fromClient = &s == client_.get();
+  bits_ |= fromClient ? ClientDone : UpstreamDone;
+  if (err == 0) {
+    // Half-close: pass the FIN on; the other direction stays open.
+    other(s).shutdownWrite();
+    if ((bits_ & (ClientDone | UpstreamDone)) == (ClientDone | UpstreamDone))
+      closeBoth(io::CloseMode::Graceful);
+    return;
+  }
+  if (err == -ECONNRESET) {
+    bump(listener_.stats_.resets);
+    // Propagate the RST: the other end learns the connection broke, not that it ended.
+    s.close(io::CloseMode::Now);
+    other(s).close(io::CloseMode::Reset);
+    return;
+  }
+  LOG_DEBUG("listener=%s: %s read error: %s", listener_.cfg_.name.c_str(),
+            fromClient ? "client" : "upstream", std::strerror(-err));
+  closeBoth(io::CloseMode::Reset);
+}
+
+void TcpSession::onWriteError(io::Stream& s, int err) {
+  if (err == -ECONNRESET || err == -EPIPE) bump(listener_.stats_.resets);
+  // What we queued for s can't be delivered: its sender must not think it was.
+  s.close(io::CloseMode::Now);
+  other(s).close(io::CloseMode::Reset);
+}
+
+void TcpSession::closeNow() { closeBoth(io::CloseMode::Now); }
+
+void TcpSession::closeBoth(io::CloseMode mode) {
+  client_->close(mode);
+  if (upstream_) upstream_->close(mode);
+}
+
+void TcpSession::onClosed(io::Stream& s) {
+  if (&s == client_.get()) {
+    bits_ |= ClientClosed;
+  } else if (&s == upstream_.get()) {
+    bits_ |= UpstreamClosed;
+    sub(listener_.stats_.upstreamActive);
+  } else {
+    sub(listener_.stats_.upstreamActive);  // a failed attempt
+    return;
+  }
+  // One side gone: the other has nothing left to talk to.
+  if (!(bits_ & UpstreamClosed) && upstream_) upstream_->close(io::CloseMode::Graceful);
+  if (!(bits_ & ClientClosed)) client_->close(io::CloseMode::Graceful);
+  maybeFinish();
+}
+
+void TcpSession::maybeFinish() {
+  const bool upDone = !upstream_ || (bits_ & UpstreamClosed);
+  const bool failedDone = !failed_ || failed_->fd() < 0;
+  if ((bits_ & ClientClosed) && upDone && failedDone && !(bits_ & Finished)) {
+    bits_ |= Finished;
+    listener_.retire(*this);
+  }
+}
+
+void TcpSession::runDeferred() { delete this; }
+
+// ---------------------------------------------------------------------------------------
+// TcpListener
+
+TcpListener::TcpListener(io::Loop& loop, const config::Listener& cfg, Balancer& balancer,
+                         int listenFd)
+    : loop_(loop), cfg_(cfg), balancer_(balancer) {
+  idle_.prev = idle_.next = &idle_;
+  acceptor_ = loop_.acceptor(listenFd, *this);
+}
+
+TcpListener::~TcpListener() { RINGWAY_ASSERT(sessions_ == 0); }
+
+void TcpListener::onAccept(int fd) {
+  if (acceptErrorLogged_) {
+    LOG_INFO("listener=%s: accepting again", cfg_.name.c_str());
+    acceptErrorLogged_ = false;
+  }
+  int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  loop_.countSyscall();
+  bump(stats_.accepted);
+  bump(stats_.active);
+  ++sessions_;
+  auto* s = new TcpSession(*this, loop_.stream(fd));
+  touch(*s);
+  s->start();
+}
+
+void TcpListener::onAcceptError(int err) {
+  bump(stats_.acceptErrors);
+  if (err == -EMFILE || err == -ENFILE || err == -ENOBUFS || err == -ENOMEM) {
+    // Out of descriptors: existing connections keep being served; try again shortly.
+    acceptResumeAt_ = loop_.nowMs() + 100;
+    if (!acceptErrorLogged_) {
+      LOG_ERROR("listener=%s: accept: %s; pausing accepts, serving %lu open connections",
+                cfg_.name.c_str(), std::strerror(-err), static_cast<unsigned long>(sessions_));
+      acceptErrorLogged_ = true;  // once per burst
+    }
+    return;
+  }
+  LOG_WARN("listener=%s: accept: %s", cfg_.name.c_str(), std::strerror(-err));
+}
+
+void TcpListener::onTick() {
+  const uint64_t now = loop_.nowMs();
+  if (acceptResumeAt_ != 0 && now >= acceptResumeAt_) {
+    acceptResumeAt_ = 0;
+    if (acceptor_) acceptor_->resume();
+  }
+  const uint64_t limit = static_cast<uint64_t>(cfg_.idle_timeout.count());
+  if (limit == 0) return;
+  // Least recently active first: stop at the first one still within its timeout.
+  while (idle_.next != &idle_ && now - idle_.next->lastActive >= limit) {
+    auto* s = static_cast<TcpSession*>(idle_.next);
+    unlink(*s);
+    bump(stats_.idleTimeouts);
+    LOG_DEBUG("listener=%s: idle timeout", cfg_.name.c_str());
+    s->closeNow();
+  }
+}
+
+void TcpListener::touch(TcpSession& s) {
+  if (s.bits_ & TcpSession::Finished) return;
+  s.lastActive = loop_.nowMs();
+  if (s.next != nullptr) {
+    if (s.next == &idle_) return;  // already the most recent
+    unlink(s);
+  }
+  s.prev = idle_.prev;
+  s.next = &idle_;
+  idle_.prev->next = &s;
+  idle_.prev = &s;
+}
+
+void TcpListener::unlink(TcpSession& s) {
+  if (s.next == nullptr) return;
+  s.prev->next = s.next;
+  s.next->prev = s.prev;
+  s.prev = s.next = nullptr;
+}
+
+void TcpListener::retire(TcpSession& s) {
+  unlink(s);
+  --sessions_;
+  sub(stats_.active);
+  loop_.defer(s);  // freed after this batch, never inside its own callback
+}
+
+void TcpListener::stopAccepting() {
+  if (acceptor_) acceptor_->stop();
+}
+
+void TcpListener::closeAll() {
+  for (IdleLink* l = idle_.next; l != &idle_;) {
+    auto* s = static_cast<TcpSession*>(l);
+    l = l->next;
+    unlink(*s);
+    s->closeNow();
+  }
+}
+
+}  // namespace ringway::net

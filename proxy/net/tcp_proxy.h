@@ -1,0 +1,96 @@
+// L4 proxying: a TcpListener accepts clients and gives each a TcpSession that connects to an
+// endpoint of the route's cluster and splices bytes both ways.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "config/config.h"
+#include "io/loop.h"
+#include "net/balancer.h"
+#include "net/listener_stats.h"
+
+namespace ringway::net {
+
+class TcpListener;
+
+// Sessions sit in their listener's idle list, least recently active first.
+struct IdleLink {
+  IdleLink* prev = nullptr;
+  IdleLink* next = nullptr;
+  uint64_t lastActive = 0;
+};
+
+class TcpSession final : public io::StreamHandler, public io::Deferred, public IdleLink {
+ public:
+  TcpSession(TcpListener& l, std::unique_ptr<io::Stream> client);
+  ~TcpSession();
+  void start();
+  // Close both sides now (idle timeout, end of drain).
+  void closeNow();
+
+ private:
+  friend class TcpListener;
+  enum Bits : uint8_t {
+    ClientDone = 1,     // client's FIN or error seen
+    UpstreamDone = 2,   // upstream's FIN or error seen
+    ClientClosed = 4,   // client stream's onClosed came
+    UpstreamClosed = 8,
+    Connected = 16,
+    Finished = 32,      // handed to the deferred-delete list
+  };
+  void connectUpstream();
+  void failConnect(int err);
+  void onConnect(io::Stream& s, int err) override;
+  void onData(io::Stream& s, io::BufferRef data) override;
+  void onReadEnd(io::Stream& s, int err) override;
+  void onWritable(io::Stream& s) override;
+  void onWriteError(io::Stream& s, int err) override;
+  void onClosed(io::Stream& s) override;
+  void runDeferred() override;
+  io::Stream& other(io::Stream& s) { return &s == client_.get() ? *upstream_ : *client_; }
+  void closeBoth(io::CloseMode mode);
+  void maybeFinish();
+
+  TcpListener& listener_;
+  std::unique_ptr<io::Stream> client_;
+  std::unique_ptr<io::Stream> upstream_;
+  std::unique_ptr<io::Stream> failed_;  // a previous attempt, freed once it has closed
+  uint16_t endpoint_ = 0;
+  uint8_t attempts_ = 0;
+  uint8_t bits_ = 0;
+};
+
+class TcpListener final : public io::AcceptHandler {
+ public:
+  TcpListener(io::Loop& loop, const config::Listener& cfg, Balancer& balancer, int listenFd);
+  ~TcpListener();
+  void onAccept(int fd) override;
+  void onAcceptError(int err) override;
+  // Called about every 100 ms: idle timeouts, resuming accepts after EMFILE.
+  void onTick();
+  void stopAccepting();
+  bool acceptStopped() const { return !acceptor_ || acceptor_->stopped(); }
+  void closeAll();
+  uint64_t activeSessions() const { return sessions_; }
+  ListenerStats& stats() { return stats_; }
+  const config::Listener& config() const { return cfg_; }
+
+ private:
+  friend class TcpSession;
+  void touch(TcpSession& s);
+  void unlink(TcpSession& s);
+  void retire(TcpSession& s);
+
+  io::Loop& loop_;
+  const config::Listener& cfg_;
+  Balancer& balancer_;
+  std::unique_ptr<io::Acceptor> acceptor_;
+  ListenerStats stats_;
+  IdleLink idle_;  // sentinel: idle_.next is the least recently active
+  uint64_t sessions_ = 0;
+  uint64_t acceptResumeAt_ = 0;  // nonzero while paused after EMFILE
+  bool acceptErrorLogged_ = false;
+};
+
+}  // namespace ringway::net
