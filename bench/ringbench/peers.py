@@ -328,6 +328,7 @@ def probe_features(lab, binary):
         if r.returncode == 0:
             ok.append(feature)
         else:
-            msg = (r.stderr or r.stdout).strip().splitlines()
-            why[feature] = "not implemented yet (--check: " + (msg[-1] if msg else f"rc {r.returncode}") + ")"
+            lines = (r.stderr or r.stdout).strip().splitlines()
+            first = lines[0].split(": ", 1)[-1] if lines else f"exit code {r.returncode}"
+            why[feature] = f"not implemented yet (ringway --check: {first})"
     return ok, why
