@@ -1,6 +1,7 @@
 #include "io/ring.h"
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 #include "io/assert.h"

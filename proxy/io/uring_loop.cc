@@ -589,6 +589,7 @@ void UringLoop::updateNow() {
 }
 
 void UringLoop::run() {
+  stopping_ = false;
   while (!stopping_) {
     ring_->submitAndWait();
     updateNow();
