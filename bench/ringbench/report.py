@@ -95,7 +95,9 @@ def _cell(entry, peer, m):
     text = m.fmt.format(s["median"])
     if s["n"] > 1:
         text += f" ({s['spread_pct']:.0f}%{' ⚠' if s['flagged'] else ''})"
-    for ref, tag in (("nginx", "ng"), ("direct", "d")):
+    for ref, tag in (("nginx", "ng"), ("direct", "d"), ("ringway", "1w")):
+        if tag == "1w" and not peer.startswith("ringway-"):
+            continue
         base = _median(entry, ref, m.key)
         if ref != peer and base:
             text += f" {s['median'] / base:.2f}×{tag}"

@@ -46,6 +46,7 @@ class Scenario:
     restart_each_cell: bool = False  # fresh process per cell (memory baselines)
     peer_names: tuple = ()  # restrict to these peers (scaling)
     note: str = ""
+    in_quick: bool = True  # part of `bench/run --quick` unless named on the command line
 
 
 @dataclass
@@ -175,7 +176,8 @@ def tls_handshakes(mode):
     """mode -new: full handshakes; -reuse: resumed (TLS 1.3 tickets / session cache)."""
     def cell(ctx, peer):
         argv = ["taskset", "-c", peers.CLIENT_CPUS, "openssl", "s_time", "-connect",
-                f"127.0.0.1:{peer.ports['tls']}", mode, "-time", str(ctx.duration),
+                # s_time stops in the second after -time elapsed: ask for one less
+                f"127.0.0.1:{peer.ports['tls']}", mode, "-time", str(max(1, ctx.duration - 1)),
                 "-www", "/small"]
         env = dict(os.environ, OPENSSL_CONF=str(ctx.lab.openssl_cnf))
 
@@ -292,10 +294,10 @@ ALL = [
              [GBIT, CPU_GB, Metric("retransmits", "retransmits", False)], l4(8)),
     Scenario("syscalls-http", "syscalls per request (perf stat, http-small load)", "http",
              [Metric("syscalls_per_req", "syscalls/req", False, "{:,.2f}"),
-              Metric("req_s", "req/s")], syscalls_http, direct=False),
+              Metric("req_s", "req/s")], syscalls_http, direct=False, in_quick=False),
     Scenario("syscalls-l4", "syscalls per MB (perf stat, L4 8 streams)", "l4",
              [Metric("syscalls_per_mb", "syscalls/MB", False, "{:,.2f}"), GBIT],
-             syscalls_l4, direct=False),
+             syscalls_l4, direct=False, in_quick=False),
     Scenario("idle-http", "memory per idle HTTP connection (nothing sent)", "http",
              [Metric("kib_per_conn", "KiB RSS/conn", False, "{:,.2f}"),
               Metric("pss_kib_per_conn", "KiB PSS/conn", False, "{:,.2f}"),
@@ -324,11 +326,12 @@ ALL = [
               Metric("resumed_pct", "% resumed", True, "{:,.0f}")], tls_handshakes("-reuse")),
     Scenario("scale-l4", "ringway 1 vs 2 workers, L4 8 streams", "l4",
              [GBIT, CPU_GB], l4(8), direct=False, peer_names=("ringway", "ringway-2w"),
+             in_quick=False,
              note="2 cores: with 2 workers the proxy also runs on CPU 0, shared with iperf3 "
                   "client and server, so this shows contention, not headroom."),
     Scenario("scale-http", "ringway 1 vs 2 workers, small keep-alive HTTP", "http",
              [Metric("req_s", "req/s"), P99, CPU_REQ], http_small, direct=False,
-             peer_names=("ringway", "ringway-2w"),
+             peer_names=("ringway", "ringway-2w"), in_quick=False,
              note="2 cores: with 2 workers the proxy also runs on CPU 0, shared with wrk "
                   "and the backend, so this shows contention, not headroom."),
 ]
