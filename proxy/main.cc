@@ -1,5 +1,6 @@
 // ringway: flags, config, run until a signal.
 #include <signal.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include <CLI/CLI.hpp>
@@ -32,6 +33,18 @@ io::Level toLevel(config::LogLevel l) {
     case config::LogLevel::Error: return io::Level::Error;
     default: return io::Level::Info;
   }
+}
+
+// Two descriptors per proxied connection: take every descriptor the hard limit allows, as
+// HAProxy does, rather than fail at the soft limit (often 1024).
+void raiseFdLimit() {
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max) return;
+  const rlim_t was = rl.rlim_cur;
+  rl.rlim_cur = rl.rlim_max;
+  if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+    LOG_DEBUG("open file limit raised from %lu to %lu", static_cast<unsigned long>(was),
+              static_cast<unsigned long>(rl.rlim_max));
 }
 
 // Waits for SIGTERM/SIGINT: the first drains, a second one (or the drain finishing) ends it.
@@ -112,6 +125,7 @@ int main(int argc, char** argv) {
   if (!level.empty()) parseLevel(level, lvl);
   io::setLogLevel(lvl);
 
+  raiseFdLimit();
   const io::ProbeResult& probe = io::probe();
   if (!probe.ok) {
     LOG_ERROR("io_uring is not usable here: %s", probe.why.c_str());

@@ -122,7 +122,9 @@ class Loop {
  public:
   virtual ~Loop() = default;
   virtual const char* backend() const = 0;
-  // A connected or fresh (to be connected) non-blocking socket.
+  // A TCP socket for connect(), made the way this backend wants it; counts the syscall.
+  virtual Result<int> socket(int family) = 0;
+  // A Stream on a connected socket (accepted) or one from socket() (to connect).
   virtual std::unique_ptr<Stream> stream(int fd) = 0;
   // Start accepting on a bound, listening socket; the Acceptor owns it from now on.
   virtual std::unique_ptr<Acceptor> acceptor(int listenFd, AcceptHandler& h) = 0;

@@ -414,7 +414,7 @@ class UringAcceptor final : public Acceptor, private Completion {
   void arm() {
     if (armed_ || stopping_ || paused_) return;
     io_uring_sqe* s = loop_.ring().sqe();
-    io_uring_prep_multishot_accept(s, fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    io_uring_prep_multishot_accept(s, fd_, nullptr, nullptr, SOCK_CLOEXEC);  // see socket()
     io_uring_sqe_set_data64(s, userData(this, TagAccept));
     armed_ = true;
   }
@@ -480,6 +480,15 @@ UringLoop::~UringLoop() {
   ring_.reset();
   if (wakeFd_ >= 0) ::close(wakeFd_);
   for (SendState* s : freeSendStates_) delete s;
+}
+
+Result<int> UringLoop::socket(int family) {
+  // Blocking on purpose: io_uring never blocks the thread on it (it tries non-blocking, then
+  // polls), and an O_NONBLOCK socket can make IORING_OP_CONNECT report -EINPROGRESS.
+  const int fd = ::socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  countSyscall();
+  if (fd < 0) return Error{errno, "socket"};
+  return fd;
 }
 
 std::unique_ptr<Stream> UringLoop::stream(int fd) {

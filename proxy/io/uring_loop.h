@@ -30,6 +30,7 @@ class UringLoop final : public Loop, private Completion {
   ~UringLoop() override;
 
   const char* backend() const override { return "io_uring"; }
+  Result<int> socket(int family) override;
   std::unique_ptr<Stream> stream(int fd) override;
   std::unique_ptr<Acceptor> acceptor(int listenFd, AcceptHandler& h) override;
   void setTick(uint64_t ms, TickHandler& h) override;

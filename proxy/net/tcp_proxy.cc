@@ -41,17 +41,15 @@ void TcpSession::connectUpstream() {
   const config::Cluster& c = listener_.balancer_.cluster();
   const config::Address& a = c.endpoints[endpoint_].address;
   ++attempts_;
-  int fd = ::socket(a.sa()->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  listener_.loop_.countSyscall();
-  if (fd < 0) {
-    const int e = errno;
+  auto fd = listener_.loop_.socket(a.sa()->sa_family);
+  if (!fd.ok()) {
     LOG_ERROR("listener=%s cluster=%s: upstream socket: %s", listener_.cfg_.name.c_str(),
-              c.name.c_str(), std::strerror(e));
+              c.name.c_str(), std::strerror(fd.error().code));
     bump(listener_.stats_.connectErrors);
     closeBoth(io::CloseMode::Now);
     return;
   }
-  upstream_ = listener_.loop_.stream(fd);
+  upstream_ = listener_.loop_.stream(fd.value());
   upstream_->setHandler(this);
   bump(listener_.stats_.upstreamActive);
   upstream_->connect(a.sa(), a.length, static_cast<uint64_t>(c.connect_timeout.count()));
