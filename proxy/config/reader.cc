@@ -100,7 +100,12 @@ std::string didYouMean(std::string_view word, std::span<const std::string_view> 
   std::string_view best;
   std::size_t bestDistance = limit + 1;
   for (std::string_view c : candidates) {
-    const std::size_t d = editDistance(word, c);
+    std::size_t d = editDistance(word, c);
+    // A longer or shorter spelling of the same word ("warning" for "warn") is also a good match.
+    const std::string_view shorter = word.size() < c.size() ? word : c;
+    const std::string_view longer = word.size() < c.size() ? c : word;
+    if (shorter.size() >= 3 && longer.substr(0, shorter.size()) == shorter)
+      d = std::min(d, limit);
     if (d < bestDistance) {
       best = c;
       bestDistance = d;
