@@ -1,6 +1,7 @@
 #include "core/worker.h"
 
 #include <pthread.h>
+#include <sys/resource.h>
 #include <sched.h>
 #include <unistd.h>
 
@@ -114,9 +115,21 @@ void Worker::updateActive() {
   active_.store(n, std::memory_order_relaxed);
 }
 
+void Worker::updateUsage() {
+  rusage ru{};
+  if (getrusage(RUSAGE_THREAD, &ru) != 0) return;
+  loop_->countSyscall();
+  const uint64_t us = static_cast<uint64_t>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000 +
+                      static_cast<uint64_t>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+  usage_.cpuMicros.store(us, std::memory_order_relaxed);
+  usage_.voluntarySwitches.store(static_cast<uint64_t>(ru.ru_nvcsw), std::memory_order_relaxed);
+  usage_.involuntarySwitches.store(static_cast<uint64_t>(ru.ru_nivcsw), std::memory_order_relaxed);
+}
+
 void Worker::onTick() {
   for (auto& l : listeners_) l->onTick();
   updateActive();
+  updateUsage();
   if (!draining_) return;
   bool accepting = false;
   for (auto& l : listeners_) accepting |= !l->acceptStopped();

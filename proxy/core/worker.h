@@ -42,6 +42,13 @@ class Worker final : private io::TickHandler, private io::WakeHandler {
   io::Loop* loop() const { return loop_.get(); }
   const std::vector<std::unique_ptr<net::TcpListener>>& listeners() const { return listeners_; }
   uint64_t activeSessions() const { return active_.load(std::memory_order_relaxed); }
+  // getrusage(RUSAGE_THREAD) of the worker thread, refreshed every tick (100 ms).
+  struct Usage {
+    std::atomic<uint64_t> cpuMicros{0};
+    std::atomic<uint64_t> voluntarySwitches{0};
+    std::atomic<uint64_t> involuntarySwitches{0};
+  };
+  const Usage& usage() const { return usage_; }
 
  private:
   enum Command : int { None = 0, Drain = 1, Stop = 2 };
@@ -51,6 +58,7 @@ class Worker final : private io::TickHandler, private io::WakeHandler {
   void onWake() override;
   void wake(Command c);
   void updateActive();
+  void updateUsage();
 
   const int id_;
   std::shared_ptr<const config::Config> cfg_;
@@ -61,6 +69,7 @@ class Worker final : private io::TickHandler, private io::WakeHandler {
   std::atomic<uint64_t> active_{0};
   std::atomic<int> wakeFd_{-1};  // the loop's eventfd once it exists
   std::string failure_;
+  Usage usage_;
   std::unique_ptr<io::Loop> loop_;
   std::vector<std::unique_ptr<net::Balancer>> balancers_;
   std::vector<std::unique_ptr<net::TcpListener>> listeners_;

@@ -17,6 +17,23 @@ class Completion {
   ~Completion() = default;
 };
 
+// The tags the io_uring backend uses; CQE counters are kept per tag.
+enum OpTag : unsigned {
+  TagNone = 0,  // user_data 0: cancels, link timeouts
+  TagRecv = 1,
+  TagSend = 2,
+  TagConnect = 3,
+  TagShutdown = 4,
+  TagAccept = 5,
+  TagTick = 6,
+  TagWake = 7,
+};
+inline const char* tagName(unsigned tag) {
+  static const char* const names[] = {"other",  "recv",   "send", "connect",
+                                      "shutdown", "accept", "timeout", "wake"};
+  return tag < 8 ? names[tag] : "other";
+}
+
 inline uint64_t userData(Completion* c, unsigned tag) {
   return reinterpret_cast<uintptr_t>(c) | tag;
 }

@@ -106,6 +106,8 @@ class Deferred {
 
 // Counters a loop keeps for metrics. Written only by the loop's thread (relaxed load +
 // store), read by any thread at scrape time.
+struct RingCounters;
+
 struct LoopStats {
   std::atomic<uint64_t> syscalls{0};    // every syscall the loop's thread makes, enter included
   std::atomic<uint64_t> enobufs{0};     // receives that found the buffer pool empty
@@ -140,6 +142,9 @@ class Loop {
   virtual void run() = 0;
   virtual void stop() = 0;
   virtual LoopStats& stats() = 0;
+  // io_uring counters (SQEs, CQEs, enters); nullptr for a backend without a ring.
+  virtual const RingCounters* ringCounters() const { return nullptr; }
+  virtual const char* ringMode() const { return ""; }
   // Protocol code counts the syscalls it makes itself (socket, setsockopt) here.
   virtual void countSyscall() = 0;
 };

@@ -130,6 +130,10 @@ unsigned Ring::reap() {
     if (n < MaxBatch) break;
   }
   bump(counters_.cqes, total);
+  unsigned b = 0;
+  while (b < std::size(RingCounters::kBatchBounds) && total > RingCounters::kBatchBounds[b]) ++b;
+  bump(counters_.batchHist[b]);
+  bump(counters_.batchSum, total);
   return total;
 }
 

@@ -6,6 +6,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <iterator>
 
 #include "io/completion.h"
 #include "io/loop.h"
@@ -21,7 +22,12 @@ struct RingCounters {
   std::atomic<uint64_t> cqes{0};        // CQEs reaped
   std::atomic<uint64_t> loops{0};       // wakeups
   std::array<std::atomic<uint64_t>, IORING_OP_LAST> sqesByOp{};
-  std::array<std::atomic<uint64_t>, 8> cqesByTag{};  // by Completion tag; [0]: user_data 0
+  std::array<std::atomic<uint64_t>, 8> cqesByTag{};  // by OpTag; [0]: user_data 0
+  // CQEs handled per wakeup: bucket i counts batches of <= kBatchBounds[i] (last: more).
+  static constexpr unsigned kBatchBounds[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512};
+  static constexpr unsigned kBatchBuckets = std::size(kBatchBounds) + 1;
+  std::array<std::atomic<uint64_t>, kBatchBuckets> batchHist{};
+  std::atomic<uint64_t> batchSum{0};
 };
 
 struct RingOptions {
@@ -55,6 +61,7 @@ class Ring {
   unsigned setupFlags() const { return flags_; }
   const char* mode() const;  // e.g. "defer_taskrun" for logs and /workers
   RingCounters& counters() { return counters_; }
+  const RingCounters& counters() const { return counters_; }
 
   // Link timeouts read their timespec at submission: keep them here until then.
   __kernel_timespec* stashTimespec(uint64_t ms);

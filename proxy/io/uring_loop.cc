@@ -64,8 +64,6 @@ struct SendState {
 
 namespace {
 
-enum Tag : unsigned { TagRecv = 1, TagSend = 2, TagConnect = 3, TagShutdown = 4, TagAccept = 5 };
-
 enum Flag : uint16_t {
   WantRead = 1 << 0,       // the handler wants data
   Reading = 1 << 1,        // a multishot recv is armed

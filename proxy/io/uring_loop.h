@@ -42,6 +42,8 @@ class UringLoop final : public Loop, private Completion {
   void stop() override { stopping_ = true; }
   LoopStats& stats() override { return stats_; }
 
+  const RingCounters* ringCounters() const override { return &ring_->counters(); }
+  const char* ringMode() const override { return ring_->mode(); }
   Ring& ring() { return *ring_; }
   BufferRing& buffers() { return *buffers_; }
   const UringOptions& options() const { return opt_; }
@@ -54,7 +56,6 @@ class UringLoop final : public Loop, private Completion {
   void countSyscall() override { ++otherSyscalls_; }
 
  private:
-  enum Tag : unsigned { TagTick = 6, TagWake = 7 };
   UringLoop() = default;
   void onComplete(int res, uint32_t flags, unsigned tag) override;
   void armTick();
