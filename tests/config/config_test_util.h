@@ -29,6 +29,8 @@ clusters:
     endpoints: [ { address: "127.0.0.1:5432" } ]
 )";
 
+inline std::string withMinimal(const std::string& head) { return head + Minimal; }
+
 // The problems a load reports; fails the test if it loads cleanly.
 inline std::vector<Problem> problemsOf(const std::string& yaml) {
   try {

@@ -10,11 +10,8 @@
 namespace ringway::config {
 namespace {
 
-using ::testing::ElementsAre;
-using ::testing::HasSubstr;
 using testing::load;
 using testing::Minimal;
-using testing::problemsOf;
 
 constexpr const char* Full = R"(# every v1 key, none at its default
 workers: 3
