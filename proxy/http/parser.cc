@@ -82,8 +82,10 @@ void Parser::startMessage() {
 }
 
 void Parser::releaseMemory() {
+  if (state_ == State::Done)
+    startMessage(); // the caller is done with the last message's views
   if (state_ != State::Head || !headBuf_.empty())
-    return; // views may still point into the buffers
+    return; // a message is in progress: its partial head lives in the buffers
   std::string().swap(headBuf_);
   std::vector<Header>().swap(headers_);
   std::string().swap(trailerBuf_);
@@ -115,32 +117,37 @@ Step Parser::parseHead(std::string_view in) {
   const bool request = kind_ == Kind::Request;
   const size_t startLineLimit =
       request ? limits_.maxTargetBytes + StartLineSlack : limits_.maxHeadBytes;
-  // `length` is the current line's: only a non-empty first line makes a long URI.
-  auto tooLong = [&](size_t length) {
-    const bool inStartLine = !scan_.sawLine && length > 1;
-    return fail(request && inStartLine ? ErrorCode::UriTooLong : ErrorCode::HeadTooLarge);
+  // Leading empty lines are not counted in `total`, so a limit hit before the start line ends
+  // is the start line's.
+  auto tooLong = [&]() {
+    return fail(request && !scan_.sawLine ? ErrorCode::UriTooLong : ErrorCode::HeadTooLarge);
   };
   size_t i = 0;
   size_t start = 0; // first byte of the head in `in` (leading empty lines are skipped)
   for (;;) {
     const Scanned line = scanLine(in, i, scan_);
+    // Limits before syntax, and both in byte order, so the error does not depend on where the
+    // input was split: a limit passed before this LF would have been seen at a split there.
+    const size_t length = line.end == LineEnd::More ? scan_.line : line.length;
+    if ((!scan_.sawLine && length > startLineLimit) || scan_.total > limits_.maxHeadBytes)
+      return tooLong();
     if (line.end == LineEnd::BareLf)
       return fail(ErrorCode::BareLf, i);
     if (line.end == LineEnd::More) {
-      if ((!scan_.sawLine && scan_.line > startLineLimit) || scan_.total > limits_.maxHeadBytes)
-        return tooLong(scan_.line);
       // The caller may recycle `in` once we return: keep the partial head.
       if (start < in.size())
         headBuf_.append(in.substr(start));
       return {Event::NeedMore, in.size(), {}};
     }
-    if ((!scan_.sawLine && line.length > startLineLimit) || scan_.total > limits_.maxHeadBytes)
-      return tooLong(line.length);
     if (line.length == 1) { // empty line
       if (scan_.sawLine)
         break;
       // RFC 9112 2.2: ignore empty lines before the start line (clients send a stray CRLF after
-      // a POST body). Only a CR can be buffered before one.
+      // a POST body), but not without bound. Only a CR can be buffered before one.
+      scan_.leading += scan_.total;
+      scan_.total = 0;
+      if (scan_.leading > limits_.maxHeadBytes)
+        return fail(ErrorCode::HeadTooLarge, i);
       headBuf_.clear();
       start = i;
       continue;
@@ -195,11 +202,13 @@ Step Parser::parseBody(std::string_view in, size_t off) {
     case State::UntilClose: {
       if (off == in.size())
         return {Event::NeedMore, off, {}};
-      const size_t n = in.size() - off;
-      if (n > bodyLimit_ - bodyBytes_)
+      // Deliver up to the limit, then fail: the same events however the input was split.
+      const size_t n =
+          static_cast<size_t>(std::min<uint64_t>(in.size() - off, bodyLimit_ - bodyBytes_));
+      if (n == 0)
         return fail(ErrorCode::BodyTooLarge, off);
       bodyBytes_ += n;
-      return {Event::Body, in.size(), in.substr(off)};
+      return {Event::Body, off + n, in.substr(off, n)};
     }
     case State::Trailers:
       return parseTrailers(in, off);
@@ -358,10 +367,10 @@ Step Parser::parseTrailers(std::string_view in, size_t off) {
   size_t i = off;
   for (;;) {
     const Scanned line = scanLine(in, i, trailerScan_);
-    if (line.end == LineEnd::BareLf)
-      return fail(ErrorCode::BareLf, i);
     if (trailerScan_.total > limits_.maxHeadBytes)
       return fail(ErrorCode::TrailerTooLarge, i);
+    if (line.end == LineEnd::BareLf)
+      return fail(ErrorCode::BareLf, i);
     if (line.end == LineEnd::More) {
       // Trailers are rare and small: always copied, so a split section needs no special case.
       trailerBuf_.append(in.substr(off));

@@ -141,9 +141,10 @@ private:
   };
   // Where the line scanner is inside a CRLF-terminated block (head or trailer section).
   struct LineScan {
-    uint64_t total = 0;  // bytes scanned in this block
-    size_t line = 0;     // bytes of the current line so far, CR included
-    bool prevCr = false; // last byte of the previous input was CR
+    uint64_t total = 0;   // bytes scanned in this block (after leading empty lines)
+    uint64_t leading = 0; // bytes of empty lines before a start line
+    size_t line = 0;      // bytes of the current line so far, CR included
+    bool prevCr = false;  // last byte of the previous input was CR
     bool sawLine = false;
   };
 

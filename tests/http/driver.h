@@ -45,6 +45,7 @@ struct DriveOptions {
   bool eof = false;       // call finish() after the last piece
   uint64_t bodyLimit = 0; // when non-zero, set after each Head event
   Method requestMethod = Method::Get;
+  bool* broken = nullptr; // set when the parser breaks its contract (see drive)
 };
 
 // Each piece lives in its own heap buffer that is scribbled over and freed once the parser says
@@ -66,14 +67,20 @@ inline std::string drive(Parser& p, const std::vector<std::string>& pieces,
     std::string_view in(buf.get(), piece.size());
     for (;;) {
       const Step s = p.parse(in);
-      if (s.consumed > in.size())
-        return out + "BUG consumed past the input\n";
-      in.remove_prefix(s.consumed);
-      if (s.event == Event::NeedMore) {
-        if (!in.empty())
-          return out + "BUG NeedMore with input left\n";
-        break;
+      // Contract: consumed stays within the input, a body is a view into the consumed bytes,
+      // NeedMore means everything was used.
+      const bool bodyInside =
+          s.body.empty() ||
+          (s.body.data() >= in.data() && s.body.data() + s.body.size() <= in.data() + s.consumed);
+      if (s.consumed > in.size() || !bodyInside ||
+          (s.event == Event::NeedMore && s.consumed != in.size())) {
+        if (opt.broken != nullptr)
+          *opt.broken = true;
+        return out + "contract broken\n";
       }
+      in.remove_prefix(s.consumed);
+      if (s.event == Event::NeedMore)
+        break;
       if (s.event == Event::Head) {
         flushBody();
         out += renderHead(p);
@@ -82,6 +89,8 @@ inline std::string drive(Parser& p, const std::vector<std::string>& pieces,
       } else if (s.event == Event::Body) {
         body.append(s.body);
       } else if (s.event == Event::Complete) {
+        if (body.size() != p.bodyBytes() && opt.broken != nullptr)
+          *opt.broken = true;
         flushBody();
         for (const Header& h : p.trailers())
           out += "trailer [" + std::string(h.name) + ": " + std::string(h.value) + "]\n";

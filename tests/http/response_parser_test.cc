@@ -109,7 +109,7 @@ TEST(ResponseParser, BodyLimitIs502) {
   EXPECT_EQ(driveWhole(Resp, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", o),
             "head 200 'OK' 1.1 [Content-Length: 5] length=5\nerror 502 body_too_large\n");
   EXPECT_EQ(driveWhole(Resp, "HTTP/1.1 200 OK\r\n\r\nhello", o),
-            "head 200 'OK' 1.1 until-close\nerror 502 body_too_large\n");
+            "head 200 'OK' 1.1 until-close\nbody 'he'\nerror 502 body_too_large\n");
 }
 
 struct Bad {

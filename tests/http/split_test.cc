@@ -69,7 +69,11 @@ protected:
     test::DriveOptions o;
     o.eof = c.eof;
     o.requestMethod = c.requestMethod;
-    return test::drive(p, pieces, o);
+    bool broken = false;
+    o.broken = &broken;
+    std::string out = test::drive(p, pieces, o);
+    EXPECT_FALSE(broken) << out;
+    return out;
   }
 };
 
