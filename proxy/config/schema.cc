@@ -5,6 +5,11 @@
 #include <algorithm>
 #include <array>
 
+// One Key table per YAML mapping. To add a key: add the field to config.h and one entry to the
+// table of the mapping it belongs to; the unknown-key check and did-you-mean pick it up from there.
+// Checks that need a whole entry (checkIo, checkListener) run right after its mapping is read;
+// checks across entries live in validate.cc.
+
 namespace ringway::config {
 namespace {
 
