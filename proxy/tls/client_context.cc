@@ -66,6 +66,7 @@ ClientContext::ClientContext(const ClientOptions& o)
       SSL_CTX_set_session_cache_mode(ctx_,
                                      SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
       SSL_CTX_sess_set_new_cb(ctx_, onNewSession);
+      SSL_CTX_set_info_callback(ctx_, onInfo);
     } else {
       SSL_CTX_set_session_cache_mode(ctx_, SSL_SESS_CACHE_OFF);
       SSL_CTX_set_options(ctx_, SSL_OP_NO_TICKET);
@@ -93,6 +94,21 @@ int ClientContext::onNewSession(SSL* ssl, SSL_SESSION* session) {
   SSL_SESSION_free(self->saved_);
   self->saved_ = session;
   return 1;  // we keep the reference OpenSSL handed us
+}
+
+void ClientContext::onInfo(const SSL* ssl, int where, int) {
+  if ((where & SSL_CB_HANDSHAKE_DONE) == 0) return;
+  // A TLS 1.2 resumption whose ticket the server renewed: OpenSSL invalidates the old session
+  // but calls the new-session callback only after full handshakes, so pick the new one up here.
+  if (SSL_version(ssl) == TLS1_3_VERSION || SSL_session_reused(ssl) != 1) return;
+  auto* self = static_cast<ClientContext*>(SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)));
+  SSL_SESSION* session = SSL_get_session(ssl);
+  if (self == nullptr || session == nullptr || session == self->saved_ ||
+      SSL_SESSION_is_resumable(session) != 1)
+    return;
+  SSL_SESSION_up_ref(session);
+  SSL_SESSION_free(self->saved_);
+  self->saved_ = session;
 }
 
 std::optional<Session> ClientContext::newSession() {

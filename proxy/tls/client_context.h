@@ -45,6 +45,7 @@ class ClientContext {
 
  private:
   static int onNewSession(SSL* ssl, SSL_SESSION* session);
+  static void onInfo(const SSL* ssl, int where, int ret);
 
   SSL_CTX* ctx_ = nullptr;
   std::string serverName_;

@@ -177,10 +177,11 @@ PeekResult peekClientHello(std::span<const std::byte> in, std::size_t max_bytes)
         return verdict(PeekStatus::TooLarge, "ClientHello longer than the limit");
     }
     if (total != 0) {
-      const std::size_t need = std::min(len, total - gathered);  // hello bytes in this record
+      // The hello ends in this record (exactly there) or beyond it.
+      const std::size_t need = std::min(len, total - gathered);
       if (body + need > max_bytes)
         return verdict(PeekStatus::TooLarge, "ClientHello and its records exceed the limit");
-      if (have >= need) {
+      if (gathered + have >= total) {
         end = body + need;
         break;
       }

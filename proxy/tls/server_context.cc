@@ -265,7 +265,12 @@ int ServerContext::onTicket(SSL* ssl, unsigned char* key_name, unsigned char* iv
                             EVP_CIPHER_CTX* cipher, EVP_MAC_CTX* mac, int enc) {
   auto* self = static_cast<ServerContext*>(SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)));
   if (self == nullptr || !self->ticketKeys_) return 0;  // no ticket / unknown: full handshake
-  return self->ticketKeys_->onTicket(key_name, iv, cipher, mac, enc);
+  const int r = self->ticketKeys_->onTicket(key_name, iv, cipher, mac, enc);
+  // TLS 1.3 clients use a ticket once (RFC 8446 C.4; OpenSSL and browsers do), so a resumption
+  // must hand out a fresh one or the next connection is a full handshake. TLS 1.2 clients keep
+  // reusing theirs, so there only the previous key's tickets are renewed.
+  if (enc == 0 && r == 1 && SSL_version(ssl) == TLS1_3_VERSION) return 2;
+  return r;
 }
 
 }  // namespace ringway::tls

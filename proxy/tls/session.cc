@@ -103,7 +103,7 @@ Session::Session(Session&& o) noexcept
 
 Session& Session::operator=(Session&& o) noexcept {
   if (this == &o) return *this;
-  if (ssl_ != nullptr) SSL_free(ssl_);
+  freeSsl();
   ssl_ = std::exchange(o.ssl_, nullptr);
   bio_ = std::exchange(o.bio_, nullptr);
   in_ = std::move(o.in_);
@@ -119,8 +119,18 @@ Session& Session::operator=(Session&& o) noexcept {
   return *this;
 }
 
-Session::~Session() {
-  if (ssl_ != nullptr) SSL_free(ssl_);  // frees bio_ too
+Session::~Session() { freeSsl(); }
+
+void Session::freeSsl() {
+  if (ssl_ == nullptr) return;
+  // SSL_free() drops the session from the cache, and marks it never to be resumed, unless
+  // close_notify went out: the TLS 1.0 rule against resuming a possibly truncated connection
+  // (RFC 4346 dropped it). A proxy closes idle connections without close_notify all the time,
+  // so only a session that failed loses its resumability.
+  if (state_ != State::Failed) SSL_set_shutdown(ssl_, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+  SSL_free(ssl_);  // frees bio_ too
+  ssl_ = nullptr;
+  bio_ = nullptr;
 }
 
 void Session::feedCiphertext(std::span<const std::byte> bytes) {

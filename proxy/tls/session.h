@@ -109,6 +109,7 @@ class Session {
   Session(SSL* ssl, BIO* bio);
   friend struct SessionBio;
 
+  void freeSsl();
   Status fromSsl(int ret);
   void fail(ErrorKind kind, const char* reason, const char* detail = nullptr);
   void noteHandshake();
