@@ -12,6 +12,7 @@
 
 #include "io/assert.h"
 #include "io/log.h"
+#include "io/send_queue.h"
 
 // liburing 2.3 predates these (kernel 6.2 uapi).
 #ifndef IORING_SEND_ZC_REPORT_USAGE
@@ -22,45 +23,6 @@
 #endif
 
 namespace ringway::io {
-
-// What one direction of a stream is sending: a queue of buffers and the iovecs of the send in
-// flight. Only a stream with bytes queued holds one (taken from the loop's free list), so an
-// idle connection does not pay for it.
-struct SendState {
-  static constexpr unsigned MaxIov = 16;
-  std::vector<BufferRef> q;  // ring buffer, capacity a power of two
-  unsigned head = 0;
-  unsigned count = 0;
-  std::size_t bytes = 0;
-  iovec iov[MaxIov]{};
-  msghdr msg{};
-  int zcResult = 0;  // SEND_ZC: bytes reported by the first CQE, applied on the last
-  bool zc = false;
-
-  SendState() : q(16) {}
-  BufferRef& at(unsigned i) { return q[(head + i) & (q.size() - 1)]; }
-  void push(BufferRef b) {
-    if (count == q.size()) grow();
-    bytes += b.size();
-    at(count++) = std::move(b);
-  }
-  void popFront() {
-    at(0).reset();
-    head = (head + 1) & (q.size() - 1);
-    --count;
-  }
-  void clear() {
-    while (count > 0) popFront();
-    bytes = 0;
-    head = 0;
-  }
-  void grow() {
-    std::vector<BufferRef> n(q.size() * 2);
-    for (unsigned i = 0; i < count; ++i) n[i] = std::move(at(i));
-    q.swap(n);
-    head = 0;
-  }
-};
 
 namespace {
 
@@ -91,7 +53,7 @@ class UringStream final : public Stream, private Completion {
   ~UringStream() override {
     RINGWAY_ASSERT(inflight_ == 0);
     if (fd_ >= 0) closeFd(false);  // never started: nothing in flight
-    if (send_ != nullptr) loop_.giveSendState(std::exchange(send_, nullptr));
+    if (send_ != nullptr) loop_.giveSendQueue(std::exchange(send_, nullptr));
   }
 
   void setHandler(StreamHandler* h) override { handler_ = h; }
@@ -135,7 +97,7 @@ class UringStream final : public Stream, private Completion {
 
   void write(BufferRef data) override {
     if (has(Closing) || has(ShutdownPending) || has(WriteFailed)) return;  // dropped: returns
-    if (send_ == nullptr) send_ = loop_.takeSendState();
+    if (send_ == nullptr) send_ = loop_.takeSendQueue();
     send_->push(std::move(data));
     if (writeBlocked()) set(Blocked);
     if (!has(Sending) && !has(Connecting)) flush();
@@ -199,17 +161,8 @@ class UringStream final : public Stream, private Completion {
   }
 
   void flush() {
-    SendState& st = *send_;
-    unsigned n = std::min<unsigned>(st.count, SendState::MaxIov);
-    std::size_t total = 0;
-    for (unsigned i = 0; i < n; ++i) {
-      BufferRef& b = st.at(i);
-      st.iov[i] = {b.data(), b.size()};
-      total += b.size();
-    }
-    st.msg = {};
-    st.msg.msg_iov = st.iov;
-    st.msg.msg_iovlen = n;
+    SendQueue& st = *send_;
+    const std::size_t total = st.gather();
     io_uring_sqe* s = loop_.ring().sqe();
     const std::size_t zcFrom = loop_.options().zerocopyThreshold;
     st.zc = zcFrom != 0 && total >= zcFrom;
@@ -278,7 +231,7 @@ class UringStream final : public Stream, private Completion {
   }
 
   void onSend(int res, uint32_t flags) {
-    SendState& st = *send_;
+    SendQueue& st = *send_;
     if (flags & IORING_CQE_F_NOTIF) {  // SEND_ZC: the kernel is done with the buffers
       if (res & IORING_NOTIF_USAGE_ZC_COPIED) bump(loop_.stats().sendZcCopied);
       res = st.zcResult;
@@ -295,18 +248,7 @@ class UringStream final : public Stream, private Completion {
       handler_->onWriteError(*this, res);
       return;
     }
-    std::size_t left = static_cast<std::size_t>(res);
-    st.bytes -= left;
-    while (left > 0) {
-      BufferRef& b = st.at(0);
-      if (left >= b.size()) {
-        left -= b.size();
-        st.popFront();
-      } else {
-        b.consume(static_cast<uint32_t>(left));  // short send: the tail goes next
-        left = 0;
-      }
-    }
+    st.consume(static_cast<std::size_t>(res));  // a short send leaves the tail for the next
     if (has(Closing) && !has(CloseAfterFlush)) {
       st.clear();
       return;
@@ -326,7 +268,7 @@ class UringStream final : public Stream, private Completion {
       handler_->onWritable(*this);
     }
     if (send_ != nullptr && send_->count == 0 && !has(Sending))
-      loop_.giveSendState(std::exchange(send_, nullptr));
+      loop_.giveSendQueue(std::exchange(send_, nullptr));
   }
 
   void onConnected(int res) {
@@ -363,7 +305,7 @@ class UringStream final : public Stream, private Completion {
     closeFd(true);
     if (send_ != nullptr) {
       send_->clear();
-      loop_.giveSendState(std::exchange(send_, nullptr));
+      loop_.giveSendQueue(std::exchange(send_, nullptr));
     }
     if (handler_ != nullptr) handler_->onClosed(*this);
   }
@@ -376,7 +318,7 @@ class UringStream final : public Stream, private Completion {
 
   UringLoop& loop_;
   StreamHandler* handler_ = nullptr;
-  SendState* send_ = nullptr;
+  SendQueue* send_ = nullptr;
   int fd_;
   uint16_t flags_ = 0;
   uint16_t inflight_ = 0;
@@ -477,7 +419,7 @@ UringLoop::~UringLoop() {
   buffers_.reset();  // unregister before the ring goes
   ring_.reset();
   if (wakeFd_ >= 0) ::close(wakeFd_);
-  for (SendState* s : freeSendStates_) delete s;
+  for (SendQueue* s : freeSendQueues_) delete s;
 }
 
 Result<int> UringLoop::socket(int family) {
@@ -573,17 +515,17 @@ void UringLoop::rearmStarved(bool force) {
   for (UringStream* s : ready) s->rearmAfterStarve();
 }
 
-SendState* UringLoop::takeSendState() {
-  if (freeSendStates_.empty()) return new SendState();
-  SendState* s = freeSendStates_.back();
-  freeSendStates_.pop_back();
+SendQueue* UringLoop::takeSendQueue() {
+  if (freeSendQueues_.empty()) return new SendQueue();
+  SendQueue* s = freeSendQueues_.back();
+  freeSendQueues_.pop_back();
   return s;
 }
 
-void UringLoop::giveSendState(SendState* s) {
+void UringLoop::giveSendQueue(SendQueue* s) {
   s->clear();
-  if (freeSendStates_.size() < 1024) {
-    freeSendStates_.push_back(s);
+  if (freeSendQueues_.size() < 1024) {
+    freeSendQueues_.push_back(s);
   } else {
     delete s;
   }

@@ -21,7 +21,7 @@ struct UringOptions {
 };
 
 class UringStream;
-struct SendState;
+struct SendQueue;
 
 class UringLoop final : public Loop, private Completion {
  public:
@@ -51,8 +51,8 @@ class UringLoop final : public Loop, private Completion {
   // For UringStream.
   void addStarved(UringStream* s);
   void removeStarved(UringStream* s);
-  SendState* takeSendState();
-  void giveSendState(SendState* s);
+  SendQueue* takeSendQueue();
+  void giveSendQueue(SendQueue* s);
   void countSyscall() override { ++otherSyscalls_; }
 
  private:
@@ -78,7 +78,7 @@ class UringLoop final : public Loop, private Completion {
   uint64_t wakeBuf_ = 0;
   Deferred* deferred_ = nullptr;
   std::vector<UringStream*> starved_;
-  std::vector<SendState*> freeSendStates_;
+  std::vector<SendQueue*> freeSendQueues_;
 };
 
 }  // namespace ringway::io

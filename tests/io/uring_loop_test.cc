@@ -53,7 +53,7 @@ struct Sink final : StreamHandler, TickHandler {
   }
   void onTick() override {
     if (++ticks % 3 == 0) held.clear();  // give the buffers back: starved recvs re-arm
-    if (ticks > 200) loop->stop();   // deadline: a hang becomes a failure
+    loop->stop();  // let the test look at its condition; its loops are bounded
   }
 };
 
@@ -118,13 +118,13 @@ TEST_F(UringLoopTest, GatheredWritesArriveInOrder) {
   }
   sink.want = data.size();
   b->readStart();
-  loop->run();
+  for (int i = 0; i < 500 && sink.got.size() < data.size(); ++i) loop->run();
   ASSERT_EQ(sink.got.size(), data.size());
   EXPECT_EQ(sink.got, data);
   EXPECT_EQ(pool.outstanding, 0u);  // every buffer returned once its send completed
   a->close(CloseMode::Graceful);
   b->close(CloseMode::Now);
-  while (sink.closed < 2 && sink.ticks <= 200) loop->run();  // until both onClosed
+  for (int i = 0; i < 500 && sink.closed < 2; ++i) loop->run();  // until both onClosed
   EXPECT_EQ(sink.closed, 2);
 }
 
@@ -143,17 +143,14 @@ TEST_F(UringLoopTest, StarvedReceiveReArmsWhenBuffersReturn) {
   a->write(pool.make(data.data(), data.size()));
   sink.want = data.size();
   b->readStart();
-  while (sink.got.size() < data.size() && sink.ticks <= 200) {
-    loop->run();
-    if (sink.got.size() < data.size()) sink.held.clear();
-  }
+  for (int i = 0; i < 500 && sink.got.size() < data.size(); ++i) loop->run();
   ASSERT_EQ(sink.got.size(), data.size());
   EXPECT_EQ(sink.got, data);
   EXPECT_GE(loop->stats().enobufs.load(), 1u);
   sink.held.clear();
   a->close(CloseMode::Now);
   b->close(CloseMode::Now);
-  while (sink.closed < 2 && sink.ticks <= 200) loop->run();
+  for (int i = 0; i < 500 && sink.closed < 2; ++i) loop->run();
   EXPECT_EQ(sink.closed, 2);
 }
 
@@ -175,15 +172,15 @@ TEST_F(UringLoopTest, ZeroCopySendsKeepBuffersUntilNotification) {
     a->write(pool.make(data.data() + off, std::min<std::size_t>(8192, data.size() - off)));
   sink.want = data.size();
   b->readStart();
-  loop->run();
+  for (int i = 0; i < 500 && sink.got.size() < data.size(); ++i) loop->run();
   ASSERT_EQ(sink.got.size(), data.size());
   EXPECT_EQ(sink.got, data);
   EXPECT_GE(loop->stats().sendZc.load(), 1u);
-  for (int i = 0; i < 50 && pool.outstanding > 0; ++i) loop->run();
+  for (int i = 0; i < 500 && pool.outstanding > 0; ++i) loop->run();
   EXPECT_EQ(pool.outstanding, 0u);
   a->close(CloseMode::Now);
   b->close(CloseMode::Now);
-  while (sink.closed < 2 && sink.ticks <= 200) loop->run();
+  for (int i = 0; i < 500 && sink.closed < 2; ++i) loop->run();
   EXPECT_EQ(sink.closed, 2);
 }
 
@@ -202,12 +199,12 @@ TEST_F(UringLoopTest, ShutdownWriteDeliversEofAfterQueuedData) {
   a->shutdownWrite();
   sink.want = data.size() + 1;  // keep running until the EOF
   b->readStart();
-  while (sink.readEnd == 1 && sink.ticks <= 200) loop->run();
+  for (int i = 0; i < 500 && sink.readEnd == 1; ++i) loop->run();
   EXPECT_EQ(sink.readEnd, 0);
   EXPECT_EQ(sink.got, data);
   a->close(CloseMode::Now);
   b->close(CloseMode::Now);
-  while (sink.closed < 2 && sink.ticks <= 200) loop->run();
+  for (int i = 0; i < 500 && sink.closed < 2; ++i) loop->run();
   EXPECT_EQ(sink.closed, 2);
 }
 
