@@ -27,7 +27,9 @@ struct Scanned {
 
 template <class Scan> Scanned scanLine(std::string_view in, size_t& i, Scan& scan) {
   const size_t rest = in.size() - i;
-  const auto* lf = static_cast<const char*>(std::memchr(in.data() + i, '\n', rest));
+  // An empty input may have a null data(), which memchr must not see.
+  const auto* lf =
+      rest == 0 ? nullptr : static_cast<const char*>(std::memchr(in.data() + i, '\n', rest));
   if (lf == nullptr) {
     if (rest > 0) {
       scan.prevCr = in.back() == '\r';
