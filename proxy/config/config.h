@@ -79,8 +79,10 @@ struct Defaults {
   Duration drain_timeout{30000};
 };
 
+inline constexpr const char* kDefaultAdminAddress = "127.0.0.1:9901";
+
 struct Admin {
-  std::optional<Address> address;  // nullopt = admin listener off
+  std::optional<Address> address;  // nullopt = admin listener off (`admin: off`)
 };
 
 struct Route {

@@ -60,6 +60,11 @@ std::shared_ptr<const Config> loadString(const std::string& yaml, const std::str
 
   auto cfg = std::make_shared<Config>();
   cfg->file = name;
+  {  // the admin listener is on unless the file says `admin: off`, as the README documents
+    Address a;
+    std::string why;
+    if (parseAddress(kDefaultAdminAddress, a, why)) cfg->admin.address = a;
+  }
   try {
     readConfig(r, docs.front(), *cfg);
     validateConfig(r, *cfg);

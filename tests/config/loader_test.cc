@@ -118,7 +118,8 @@ TEST(Load, DefaultsFromConfigH) {
   EXPECT_GE(cfg->workers, 1u);
   EXPECT_FALSE(cfg->cpu_affinity);
   EXPECT_EQ(cfg->log_level, LogLevel::Info);
-  EXPECT_FALSE(cfg->admin.address.has_value()) << "admin is off unless configured";
+  ASSERT_TRUE(cfg->admin.address.has_value()) << "admin is on unless `admin: off`";
+  EXPECT_EQ(cfg->admin.address->text, "127.0.0.1:9901");
   EXPECT_EQ(cfg->io.buffer_size, 16u * 1024);
   EXPECT_EQ(cfg->io.buffers_per_worker, 512u);
   EXPECT_FALSE(cfg->io.zerocopy_threshold.has_value());
