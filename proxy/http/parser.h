@@ -67,8 +67,9 @@ public:
 
   explicit Parser(Kind kind, const Limits& limits = {});
 
-  // Consumes a prefix of `in` and reports what it completed. Never throws, never allocates unless
-  // a head or trailer section is split across calls.
+  // Consumes a prefix of `in` and reports what it completed. Never throws. Allocates only to grow
+  // per-connection buffers (the header list; the copy of a head or trailer split across calls),
+  // which are kept for the next message.
   Step parse(std::string_view in);
 
   // The peer closed. Completes an until-close response; Closed if no message had started;
