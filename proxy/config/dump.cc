@@ -4,6 +4,8 @@
 
 #include <cstdio>
 
+#include "config/reader.h"
+
 namespace ringway::config {
 
 std::string formatDuration(Duration d) {
@@ -13,14 +15,6 @@ std::string formatDuration(Duration d) {
   if (ms % 60'000 == 0) return std::to_string(ms / 60'000) + "m";
   if (ms % 1000 == 0) return std::to_string(ms / 1000) + "s";
   return std::to_string(ms) + "ms";
-}
-
-std::string formatSize(std::size_t bytes) {
-  constexpr std::size_t KiB = 1024, MiB = KiB * 1024, GiB = MiB * 1024;
-  if (bytes != 0 && bytes % GiB == 0) return std::to_string(bytes / GiB) + "GiB";
-  if (bytes != 0 && bytes % MiB == 0) return std::to_string(bytes / MiB) + "MiB";
-  if (bytes != 0 && bytes % KiB == 0) return std::to_string(bytes / KiB) + "KiB";
-  return std::to_string(bytes) + "B";
 }
 
 // ---- JSON ----

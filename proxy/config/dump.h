@@ -16,8 +16,7 @@ namespace ringway::config {
 
 // The largest unit that divides exactly: "250ms", "30s", "5m", "1h" (0 is "0ms").
 std::string formatDuration(Duration d);
-// "16KiB", "1MiB", "1000B": the largest binary unit that divides exactly.
-std::string formatSize(std::size_t bytes);
+// Sizes use config::formatSize (config/reader.h): "16KiB", "1MiB", "1000B".
 
 // Pretty-printed JSON object; durations and sizes as the strings above, "off" for things
 // that are switched off, so the JSON and YAML forms read alike.
