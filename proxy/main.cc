@@ -9,6 +9,7 @@
 #include <string>
 
 #include "config/loader.h"
+#include "core/admin_server.h"
 #include "core/server.h"
 #include "io/log.h"
 #include "io/probe.h"
@@ -88,12 +89,15 @@ int main(int argc, char** argv) {
   bool version = false;
   unsigned workers = 0;
   std::string level;
+  std::string backend;
   app.add_option("-c,--config", configPath, "configuration file")->capture_default_str();
   app.add_flag("--check", check, "validate the configuration, print problems, start nothing");
   app.add_option("--workers", workers, "worker threads (overrides the file)")
       ->check(CLI::Range(1, 1024));
   app.add_option("--log-level", level, "debug | info | warn | error (overrides the file)")
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
+  app.add_option("--backend", backend, "auto | io_uring | epoll (overrides io.backend)")
+      ->check(CLI::IsMember({"auto", "io_uring", "epoll"}));
   app.add_flag("--version", version, "print the version and exit");
   CLI11_PARSE(app, argc, argv);
 
@@ -116,21 +120,30 @@ int main(int argc, char** argv) {
                 cfg->listeners.size(), cfg->clusters.size());
     return 0;
   }
-  if (workers != 0 || !level.empty()) {
-    auto copy = std::make_shared<config::Config>(*cfg);
-    if (workers != 0) copy->workers = workers;
-    cfg = std::move(copy);
-  }
-  io::Level lvl = toLevel(cfg->log_level);
+  auto eff = std::make_shared<config::Config>(*cfg);  // flags override the file
+  if (workers != 0) eff->workers = workers;
+  if (backend == "io_uring") eff->io.backend = config::Backend::IoUring;
+  if (backend == "epoll") eff->io.backend = config::Backend::Epoll;
+  if (backend == "auto") eff->io.backend = config::Backend::Auto;
+  io::Level lvl = toLevel(eff->log_level);
   if (!level.empty()) parseLevel(level, lvl);
   io::setLogLevel(lvl);
 
   raiseFdLimit();
-  const io::ProbeResult& probe = io::probe();
-  if (!probe.ok) {
-    LOG_ERROR("io_uring is not usable here: %s", probe.why.c_str());
-    return 1;
+  if (eff->io.backend != config::Backend::Epoll) {
+    const io::ProbeResult& probe = io::probe();
+    if (probe.ok) {
+      eff->io.backend = config::Backend::IoUring;
+    } else if (eff->io.backend == config::Backend::Auto) {
+      LOG_WARN("io_uring is not usable here (%s); using the epoll backend", probe.why.c_str());
+      eff->io.backend = config::Backend::Epoll;
+    } else {
+      LOG_ERROR("io.backend is io_uring, but io_uring is not usable here: %s",
+                probe.why.c_str());
+      return 1;
+    }
   }
+  cfg = std::move(eff);
 
   // Signals go to the main thread only: block them before any worker thread exists.
   sigset_t set;
@@ -148,7 +161,20 @@ int main(int argc, char** argv) {
     LOG_ERROR("%s", e.what());
     return 1;
   }
-  LOG_INFO("ringway %s serving with %u workers (io_uring), config %s", RINGWAY_VERSION,
-           cfg->workers, configPath.c_str());
-  return runUntilSignal(server);
+  // Declared after server: destroyed (stopped) before the workers it reads.
+  std::unique_ptr<core::AdminServer> admin;
+  if (cfg->admin.address) {
+    admin = std::make_unique<core::AdminServer>(server, *cfg->admin.address);
+    try {
+      admin->start();  // logs "admin listening on ADDR"
+    } catch (const std::exception& e) {
+      LOG_ERROR("%s", e.what());
+      return 1;  // ~Server stops the workers
+    }
+  }
+  LOG_INFO("ringway %s serving with %u workers (%s), config %s", RINGWAY_VERSION, cfg->workers,
+           std::string(config::toString(cfg->io.backend)).c_str(), configPath.c_str());
+  const int rc = runUntilSignal(server);
+  if (admin) admin->stop();
+  return rc;
 }
