@@ -17,14 +17,16 @@ bool isIpLiteral(const std::string& s) {
   return inet_pton(AF_INET, s.c_str(), buf) == 1 || inet_pton(AF_INET6, s.c_str(), buf) == 1;
 }
 
-}  // namespace
+} // namespace
 
 ClientContext::ClientContext(const ClientOptions& o)
     : serverName_(o.server_name), isIp_(isIpLiteral(o.server_name)), verify_(o.verify) {
-  const std::string what = "upstream tls (" + (o.server_name.empty() ? "no server_name" : o.server_name) + ")";
+  const std::string what =
+      "upstream tls (" + (o.server_name.empty() ? "no server_name" : o.server_name) + ")";
   const int minVersion = detail::parseVersion(o.min_version, what + ": min_version");
   const int maxVersion = detail::parseVersion(o.max_version, what + ": max_version");
-  if (minVersion > maxVersion) throw ContextError(what + ": min_version is above max_version");
+  if (minVersion > maxVersion)
+    throw ContextError(what + ": min_version is above max_version");
   if (o.verify && o.server_name.empty())
     throw ContextError(what + ": verify needs a server_name to check the certificate against");
   if (o.cert_path.empty() != o.key_path.empty())
@@ -32,7 +34,8 @@ ClientContext::ClientContext(const ClientOptions& o)
   const std::vector<unsigned char> alpn = detail::alpnWire(o.alpn);
 
   ctx_ = SSL_CTX_new(TLS_client_method());
-  if (ctx_ == nullptr) throw ContextError(what + ": cannot create SSL_CTX: " + detail::drainErrors());
+  if (ctx_ == nullptr)
+    throw ContextError(what + ": cannot create SSL_CTX: " + detail::drainErrors());
   // From here a throw skips the destructor, so free by hand.
   try {
     SSL_CTX_set_app_data(ctx_, this);
@@ -56,7 +59,8 @@ ClientContext::ClientContext(const ClientOptions& o)
       SSL_CTX_set_verify(ctx_, SSL_VERIFY_NONE, nullptr);
       warnings_.push_back(what + ": certificate verification is disabled");
     }
-    if (!o.cert_path.empty()) detail::useCertificateAndKey(ctx_, o.cert_path, o.key_path);
+    if (!o.cert_path.empty())
+      detail::useCertificateAndKey(ctx_, o.cert_path, o.key_path);
     if (!alpn.empty() &&
         SSL_CTX_set_alpn_protos(ctx_, alpn.data(), static_cast<unsigned int>(alpn.size())) != 0)
       throw ContextError(what + ": cannot set ALPN: " + detail::drainErrors());
@@ -79,7 +83,7 @@ ClientContext::ClientContext(const ClientOptions& o)
 
 ClientContext::~ClientContext() {
   SSL_SESSION_free(saved_);
-  SSL_CTX_set_app_data(ctx_, nullptr);  // live sessions keep ctx_; their callback finds no one
+  SSL_CTX_set_app_data(ctx_, nullptr); // live sessions keep ctx_; their callback finds no one
   SSL_CTX_free(ctx_);
 }
 
@@ -90,17 +94,20 @@ void ClientContext::forgetSession() {
 
 int ClientContext::onNewSession(SSL* ssl, SSL_SESSION* session) {
   auto* self = static_cast<ClientContext*>(SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)));
-  if (self == nullptr || SSL_SESSION_is_resumable(session) != 1) return 0;
+  if (self == nullptr || SSL_SESSION_is_resumable(session) != 1)
+    return 0;
   SSL_SESSION_free(self->saved_);
   self->saved_ = session;
-  return 1;  // we keep the reference OpenSSL handed us
+  return 1; // we keep the reference OpenSSL handed us
 }
 
 void ClientContext::onInfo(const SSL* ssl, int where, int) {
-  if ((where & SSL_CB_HANDSHAKE_DONE) == 0) return;
+  if ((where & SSL_CB_HANDSHAKE_DONE) == 0)
+    return;
   // A TLS 1.2 resumption whose ticket the server renewed: OpenSSL invalidates the old session
   // but calls the new-session callback only after full handshakes, so pick the new one up here.
-  if (SSL_version(ssl) == TLS1_3_VERSION || SSL_session_reused(ssl) != 1) return;
+  if (SSL_version(ssl) == TLS1_3_VERSION || SSL_session_reused(ssl) != 1)
+    return;
   auto* self = static_cast<ClientContext*>(SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)));
   SSL_SESSION* session = SSL_get_session(ssl);
   if (self == nullptr || session == nullptr || session == self->saved_ ||
@@ -144,4 +151,4 @@ std::optional<Session> ClientContext::newSession() {
   return Session::adopt(ssl);
 }
 
-}  // namespace ringway::tls
+} // namespace ringway::tls

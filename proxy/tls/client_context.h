@@ -15,9 +15,9 @@ struct ClientOptions {
   // Sent as SNI and checked against the certificate. An IP literal is checked against the
   // certificate's IP SANs and not sent (SNI carries DNS names only).
   std::string server_name;
-  std::string ca_file;  // PEM bundle; empty: the system store
-  bool verify = true;   // false is allowed for tests and labs, and reported as a warning
-  std::string cert_path;  // client certificate for mTLS (both or neither)
+  std::string ca_file;   // PEM bundle; empty: the system store
+  bool verify = true;    // false is allowed for tests and labs, and reported as a warning
+  std::string cert_path; // client certificate for mTLS (both or neither)
   std::string key_path;
   std::vector<std::string> alpn;
   std::string min_version = "1.2";
@@ -29,7 +29,7 @@ struct ClientOptions {
 // (throws ContextError naming the file and the OpenSSL reason); then newSession() never throws.
 // Not movable: OpenSSL callbacks hold its address.
 class ClientContext {
- public:
+public:
   explicit ClientContext(const ClientOptions& options);
   ~ClientContext();
   ClientContext(const ClientContext&) = delete;
@@ -43,7 +43,7 @@ class ClientContext {
   void forgetSession();
   SSL_CTX* native() const { return ctx_; }
 
- private:
+private:
   static int onNewSession(SSL* ssl, SSL_SESSION* session);
   static void onInfo(const SSL* ssl, int where, int ret);
 
@@ -51,8 +51,8 @@ class ClientContext {
   std::string serverName_;
   bool isIp_ = false;
   bool verify_ = true;
-  SSL_SESSION* saved_ = nullptr;  // the newest resumable session, offered on the next connect
+  SSL_SESSION* saved_ = nullptr; // the newest resumable session, offered on the next connect
   std::vector<std::string> warnings_;
 };
 
-}  // namespace ringway::tls
+} // namespace ringway::tls

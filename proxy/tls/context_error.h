@@ -9,8 +9,8 @@ namespace ringway::tls {
 // Thrown only while building a ServerContext or ClientContext (startup or config reload),
 // never on the data path, where Session reports failures as Status + Failure.
 class ContextError : public std::runtime_error {
- public:
+public:
   explicit ContextError(const std::string& what) : std::runtime_error(what) {}
 };
 
-}  // namespace ringway::tls
+} // namespace ringway::tls

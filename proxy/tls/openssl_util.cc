@@ -14,20 +14,24 @@ std::string drainErrors() {
   while (unsigned long e = ERR_get_error()) {
     const char* reason = ERR_reason_error_string(e);
     char buf[256];
-    if (reason == nullptr) {  // e.g. errors raised by providers without a string table
+    if (reason == nullptr) { // e.g. errors raised by providers without a string table
       ERR_error_string_n(e, buf, sizeof buf);
       reason = buf;
     }
-    if (out.find(reason) != std::string::npos) continue;  // the same reason from each layer
-    if (!out.empty()) out += "; ";
+    if (out.find(reason) != std::string::npos)
+      continue; // the same reason from each layer
+    if (!out.empty())
+      out += "; ";
     out += reason;
   }
   return out.empty() ? "no further detail" : out;
 }
 
 int parseVersion(std::string_view version, std::string_view what) {
-  if (version == "1.2") return TLS1_2_VERSION;
-  if (version == "1.3") return TLS1_3_VERSION;
+  if (version == "1.2")
+    return TLS1_2_VERSION;
+  if (version == "1.3")
+    return TLS1_3_VERSION;
   throw ContextError(std::string(what) + ": unsupported TLS version \"" + std::string(version) +
                      "\" (expected \"1.2\" or \"1.3\")");
 }
@@ -45,14 +49,16 @@ std::vector<unsigned char> alpnWire(const std::vector<std::string>& protocols) {
 
 namespace {
 int noPassphrase(char*, int, int, void*) { return -1; }
-}  // namespace
+} // namespace
 
 EvpPkeyPtr loadPrivateKey(const std::string& path) {
   BIO* bio = BIO_new_file(path.c_str(), "r");
-  if (bio == nullptr) throw ContextError(path + ": cannot open private key: " + drainErrors());
+  if (bio == nullptr)
+    throw ContextError(path + ": cannot open private key: " + drainErrors());
   EvpPkeyPtr key(PEM_read_bio_PrivateKey(bio, nullptr, noPassphrase, nullptr));
   BIO_free(bio);
-  if (!key) throw ContextError(path + ": cannot read private key: " + drainErrors());
+  if (!key)
+    throw ContextError(path + ": cannot read private key: " + drainErrors());
   return key;
 }
 
@@ -75,7 +81,8 @@ X509* useCertificateAndKey(SSL_CTX* ctx, const std::string& cert_path,
 
 int64_t asn1TimeToUnix(const ASN1_TIME* t) {
   std::tm tm{};
-  if (t == nullptr || ASN1_TIME_to_tm(t, &tm) != 1) return 0;
+  if (t == nullptr || ASN1_TIME_to_tm(t, &tm) != 1)
+    return 0;
   return static_cast<int64_t>(timegm(&tm));
 }
 
@@ -88,4 +95,4 @@ std::string formatUnixTime(int64_t seconds) {
   return buf;
 }
 
-}  // namespace ringway::tls::detail
+} // namespace ringway::tls::detail

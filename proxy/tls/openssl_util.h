@@ -37,11 +37,10 @@ EvpPkeyPtr loadPrivateKey(const std::string& path);
 
 // Loads cert_path (leaf + chain) and key_path into ctx, checking that they belong together.
 // Returns the leaf (owned by ctx). Throws ContextError naming the file.
-X509* useCertificateAndKey(SSL_CTX* ctx, const std::string& cert_path,
-                           const std::string& key_path);
+X509* useCertificateAndKey(SSL_CTX* ctx, const std::string& cert_path, const std::string& key_path);
 
 int64_t asn1TimeToUnix(const ASN1_TIME* t);
-std::string formatUnixTime(int64_t seconds);  // "2024-01-31 12:00:00 UTC"
+std::string formatUnixTime(int64_t seconds); // "2024-01-31 12:00:00 UTC"
 
 // TLS 1.2 suites: ECDHE key exchange (forward secrecy) with AEAD ciphers only. TLS 1.3 suites
 // are all AEAD already, so OpenSSL's default list stays.
@@ -51,4 +50,4 @@ inline constexpr const char* kTls12Ciphers =
     "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
 inline constexpr const char* kGroups = "X25519:P-256:P-384";
 
-}  // namespace ringway::tls::detail
+} // namespace ringway::tls::detail

@@ -20,18 +20,22 @@ struct SessionBio {
   static int read(BIO* b, char* dst, size_t len, size_t* done) {
     BIO_clear_retry_flags(b);
     Session* s = of(b);
-    if (s == nullptr) return 0;
+    if (s == nullptr)
+      return 0;
     const std::size_t n = s->readInput(dst, len);
     *done = n;
-    if (n > 0) return 1;
-    if (!s->inEof_) BIO_set_retry_read(b);  // no retry flag = EOF to the SSL
+    if (n > 0)
+      return 1;
+    if (!s->inEof_)
+      BIO_set_retry_read(b); // no retry flag = EOF to the SSL
     return 0;
   }
 
   static int write(BIO* b, const char* src, size_t len, size_t* done) {
     BIO_clear_retry_flags(b);
     Session* s = of(b);
-    if (s == nullptr || !s->appendOutput(src, len)) return 0;
+    if (s == nullptr || !s->appendOutput(src, len))
+      return 0;
     *done = len;
     return 1;
   }
@@ -39,17 +43,16 @@ struct SessionBio {
   static long ctrl(BIO* b, int cmd, long, void*) {
     Session* s = of(b);
     switch (cmd) {
-      case BIO_CTRL_FLUSH:
-        return 1;  // output is already in the caller's queue
-      case BIO_CTRL_PENDING:
-        return s == nullptr ? 0
-                            : static_cast<long>(s->in_.size() - s->inHead_ + s->borrowed_.size());
-      case BIO_CTRL_WPENDING:
-        return 0;
-      case BIO_CTRL_EOF:
-        return s == nullptr || (s->inEof_ && s->in_.size() == s->inHead_ && s->borrowed_.empty());
-      default:
-        return 0;  // no kTLS, no dgram, no push/pop
+    case BIO_CTRL_FLUSH:
+      return 1; // output is already in the caller's queue
+    case BIO_CTRL_PENDING:
+      return s == nullptr ? 0 : static_cast<long>(s->in_.size() - s->inHead_ + s->borrowed_.size());
+    case BIO_CTRL_WPENDING:
+      return 0;
+    case BIO_CTRL_EOF:
+      return s == nullptr || (s->inEof_ && s->in_.size() == s->inHead_ && s->borrowed_.empty());
+    default:
+      return 0; // no kTLS, no dgram, no push/pop
     }
   }
 
@@ -64,9 +67,10 @@ struct SessionBio {
   }
 
   static const BIO_METHOD* method() {
-    static BIO_METHOD* const m = [] {  // once per process; OpenSSL keeps it until exit
+    static BIO_METHOD* const m = [] { // once per process; OpenSSL keeps it until exit
       BIO_METHOD* bm = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "ringway session");
-      if (bm == nullptr) return bm;
+      if (bm == nullptr)
+        return bm;
       BIO_meth_set_read_ex(bm, read);
       BIO_meth_set_write_ex(bm, write);
       BIO_meth_set_ctrl(bm, ctrl);
@@ -79,14 +83,15 @@ struct SessionBio {
 };
 
 std::optional<Session> Session::adopt(SSL* ssl) {
-  if (ssl == nullptr) return std::nullopt;
+  if (ssl == nullptr)
+    return std::nullopt;
   const BIO_METHOD* m = SessionBio::method();
   BIO* bio = m == nullptr ? nullptr : BIO_new(m);
   if (bio == nullptr) {
     SSL_free(ssl);
     return std::nullopt;
   }
-  SSL_set_bio(ssl, bio, bio);  // one reference, used for both directions
+  SSL_set_bio(ssl, bio, bio); // one reference, used for both directions
   return Session(ssl, bio);
 }
 
@@ -98,11 +103,13 @@ Session::Session(Session&& o) noexcept
       borrowed_(std::exchange(o.borrowed_, {})), inEof_(o.inEof_), out_(std::move(o.out_)),
       outHead_(std::exchange(o.outHead_, 0)), state_(o.state_), sentShutdown_(o.sentShutdown_),
       failure_(o.failure_) {
-  if (bio_ != nullptr) BIO_set_data(bio_, this);
+  if (bio_ != nullptr)
+    BIO_set_data(bio_, this);
 }
 
 Session& Session::operator=(Session&& o) noexcept {
-  if (this == &o) return *this;
+  if (this == &o)
+    return *this;
   freeSsl();
   ssl_ = std::exchange(o.ssl_, nullptr);
   bio_ = std::exchange(o.bio_, nullptr);
@@ -115,33 +122,37 @@ Session& Session::operator=(Session&& o) noexcept {
   state_ = o.state_;
   sentShutdown_ = o.sentShutdown_;
   failure_ = o.failure_;
-  if (bio_ != nullptr) BIO_set_data(bio_, this);
+  if (bio_ != nullptr)
+    BIO_set_data(bio_, this);
   return *this;
 }
 
 Session::~Session() { freeSsl(); }
 
 void Session::freeSsl() {
-  if (ssl_ == nullptr) return;
+  if (ssl_ == nullptr)
+    return;
   // SSL_free() drops the session from the cache, and marks it never to be resumed, unless
   // close_notify went out: the TLS 1.0 rule against resuming a possibly truncated connection
   // (RFC 4346 dropped it). A proxy closes idle connections without close_notify all the time,
   // so only a session that failed loses its resumability.
-  if (state_ != State::Failed) SSL_set_shutdown(ssl_, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
-  SSL_free(ssl_);  // frees bio_ too
+  if (state_ != State::Failed)
+    SSL_set_shutdown(ssl_, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+  SSL_free(ssl_); // frees bio_ too
   ssl_ = nullptr;
   bio_ = nullptr;
 }
 
 void Session::feedCiphertext(std::span<const std::byte> bytes) {
-  releaseInput();  // the older remainder goes first, and the caller may drop its buffer
+  releaseInput(); // the older remainder goes first, and the caller may drop its buffer
   borrowed_ = bytes;
 }
 
 void Session::feedEof() { inEof_ = true; }
 
 void Session::releaseInput() {
-  if (borrowed_.empty()) return;
+  if (borrowed_.empty())
+    return;
   if (inHead_ == in_.size()) {
     in_.clear();
     inHead_ = 0;
@@ -179,7 +190,7 @@ bool Session::appendOutput(const char* src, std::size_t len) {
     out_.erase(out_.begin(), out_.begin() + static_cast<std::ptrdiff_t>(outHead_));
     outHead_ = 0;
   }
-  try {  // called from inside OpenSSL: an exception must not cross C frames
+  try { // called from inside OpenSSL: an exception must not cross C frames
     const auto* p = reinterpret_cast<const std::byte*>(src);
     out_.insert(out_.end(), p, p + len);
   } catch (const std::bad_alloc&) {
@@ -213,21 +224,22 @@ void Session::fail(ErrorKind kind, const char* reason, const char* detail) {
 }
 
 void Session::noteHandshake() {
-  if (state_ == State::Handshaking && SSL_is_init_finished(ssl_)) state_ = State::Established;
+  if (state_ == State::Handshaking && SSL_is_init_finished(ssl_))
+    state_ = State::Established;
 }
 
 Status Session::fromSsl(int ret) {
   const int err = SSL_get_error(ssl_, ret);
   switch (err) {
-    case SSL_ERROR_WANT_READ:
-    case SSL_ERROR_WANT_WRITE:  // our BIO never refuses a write; kept for completeness
-      noteHandshake();
-      return Status::WantMore;
-    case SSL_ERROR_ZERO_RETURN:
-      state_ = State::Closed;
-      return Status::Closed;
-    default:
-      break;
+  case SSL_ERROR_WANT_READ:
+  case SSL_ERROR_WANT_WRITE: // our BIO never refuses a write; kept for completeness
+    noteHandshake();
+    return Status::WantMore;
+  case SSL_ERROR_ZERO_RETURN:
+    state_ = State::Closed;
+    return Status::Closed;
+  default:
+    break;
   }
   // The first queued error is the root cause; later ones are layers reporting it again.
   const unsigned long e = ERR_peek_error();
@@ -238,7 +250,8 @@ Status Session::fromSsl(int ret) {
       fail(ErrorKind::Internal, "internal error");
   } else {
     const char* reason = ERR_reason_error_string(e);
-    if (reason == nullptr) reason = "unknown error";
+    if (reason == nullptr)
+      reason = "unknown error";
     ErrorKind kind = ErrorKind::Internal;
     const char* detail = nullptr;
     if (ERR_GET_LIB(e) == ERR_LIB_SSL) {
@@ -248,7 +261,7 @@ Status Session::fromSsl(int ret) {
         detail = X509_verify_cert_error_string(SSL_get_verify_result(ssl_));
       } else if (r == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
         kind = ErrorKind::UnexpectedEof;
-      } else if (r >= SSL_AD_REASON_OFFSET) {  // alerts map to reasons above the offset
+      } else if (r >= SSL_AD_REASON_OFFSET) { // alerts map to reasons above the offset
         kind = ErrorKind::PeerAlert;
       } else {
         kind = ErrorKind::Protocol;
@@ -256,13 +269,15 @@ Status Session::fromSsl(int ret) {
     }
     fail(kind, reason, detail);
   }
-  ERR_clear_error();  // the queue is per thread: don't let the next session inherit it
+  ERR_clear_error(); // the queue is per thread: don't let the next session inherit it
   return Status::Error;
 }
 
 Status Session::handshake() {
-  if (state_ == State::Failed) return Status::Error;
-  if (state_ != State::Handshaking) return Status::Ok;
+  if (state_ == State::Failed)
+    return Status::Error;
+  if (state_ != State::Handshaking)
+    return Status::Ok;
   ERR_clear_error();
   const int ret = SSL_do_handshake(ssl_);
   if (ret == 1) {
@@ -273,9 +288,12 @@ Status Session::handshake() {
 }
 
 IoResult Session::readPlaintext(std::span<std::byte> out) {
-  if (state_ == State::Failed) return {Status::Error, 0};
-  if (state_ == State::Closed) return {Status::Closed, 0};
-  if (out.empty()) return {Status::Ok, 0};
+  if (state_ == State::Failed)
+    return {Status::Error, 0};
+  if (state_ == State::Closed)
+    return {Status::Closed, 0};
+  if (out.empty())
+    return {Status::Ok, 0};
   ERR_clear_error();
   std::size_t n = 0;
   const int ret = SSL_read_ex(ssl_, out.data(), out.size(), &n);
@@ -287,13 +305,15 @@ IoResult Session::readPlaintext(std::span<std::byte> out) {
 }
 
 IoResult Session::writePlaintext(std::span<const std::byte> in) {
-  if (state_ == State::Failed) return {Status::Error, 0};
+  if (state_ == State::Failed)
+    return {Status::Error, 0};
   std::size_t total = 0;
   ERR_clear_error();
-  while (total < in.size()) {  // partial-write mode returns after each record batch
+  while (total < in.size()) { // partial-write mode returns after each record batch
     std::size_t n = 0;
     const int ret = SSL_write_ex(ssl_, in.data() + total, in.size() - total, &n);
-    if (ret != 1) return {fromSsl(ret), total};
+    if (ret != 1)
+      return {fromSsl(ret), total};
     total += n;
   }
   noteHandshake();
@@ -301,11 +321,13 @@ IoResult Session::writePlaintext(std::span<const std::byte> in) {
 }
 
 Status Session::shutdown() {
-  if (state_ == State::Failed) return Status::Error;
-  if (sentShutdown_) return Status::Ok;
+  if (state_ == State::Failed)
+    return Status::Error;
+  if (sentShutdown_)
+    return Status::Ok;
   ERR_clear_error();
   const int ret = SSL_shutdown(ssl_);
-  if (ret >= 0) {  // 0: ours is queued, the peer's not yet seen; 1: both done
+  if (ret >= 0) { // 0: ours is queued, the peer's not yet seen; 1: both done
     sentShutdown_ = true;
     return Status::Ok;
   }
@@ -325,7 +347,8 @@ std::string_view Session::alpn() const {
   const unsigned char* p = nullptr;
   unsigned int len = 0;
   SSL_get0_alpn_selected(ssl_, &p, &len);
-  return p == nullptr ? std::string_view() : std::string_view(reinterpret_cast<const char*>(p), len);
+  return p == nullptr ? std::string_view()
+                      : std::string_view(reinterpret_cast<const char*>(p), len);
 }
 
 std::string_view Session::serverName() const {
@@ -335,4 +358,4 @@ std::string_view Session::serverName() const {
 
 bool Session::resumed() const { return SSL_session_reused(ssl_) == 1; }
 
-}  // namespace ringway::tls
+} // namespace ringway::tls

@@ -13,30 +13,30 @@
 namespace ringway::tls {
 
 enum class Status : uint8_t {
-  Ok,        // the call did what it was asked
-  WantMore,  // needs ciphertext from the peer: send pendingCiphertext(), then feed what arrives
-  Closed,    // the peer sent close_notify
-  Error,     // fatal; failure() says why. Send pendingCiphertext() (it may hold an alert), close.
+  Ok,       // the call did what it was asked
+  WantMore, // needs ciphertext from the peer: send pendingCiphertext(), then feed what arrives
+  Closed,   // the peer sent close_notify
+  Error,    // fatal; failure() says why. Send pendingCiphertext() (it may hold an alert), close.
 };
 
 enum class ErrorKind : uint8_t {
   None,
-  Protocol,       // the peer's bytes are not valid TLS, or no common version/cipher/group
-  PeerAlert,      // the peer sent a fatal alert (reason like "tlsv1 alert unknown ca")
-  Verify,         // the peer's certificate failed verification (detail says how)
-  UnexpectedEof,  // feedEof() before close_notify: a truncation, or just a rude peer
-  Internal,       // allocation or RNG failure
+  Protocol,      // the peer's bytes are not valid TLS, or no common version/cipher/group
+  PeerAlert,     // the peer sent a fatal alert (reason like "tlsv1 alert unknown ca")
+  Verify,        // the peer's certificate failed verification (detail says how)
+  UnexpectedEof, // feedEof() before close_notify: a truncation, or just a rude peer
+  Internal,      // allocation or RNG failure
 };
 
 struct Failure {
   ErrorKind kind = ErrorKind::None;
-  const char* reason = "";        // static OpenSSL reason string, never null
-  const char* detail = nullptr;   // static; for Verify, e.g. "Hostname mismatch"
+  const char* reason = "";      // static OpenSSL reason string, never null
+  const char* detail = nullptr; // static; for Verify, e.g. "Hostname mismatch"
 };
 
 struct IoResult {
   Status status;
-  std::size_t bytes;  // plaintext bytes read into the buffer, or taken from it by a write
+  std::size_t bytes; // plaintext bytes read into the buffer, or taken from it by a write
 };
 
 // Made by ServerContext::newSession() or ClientContext::newSession(); the context must outlive
@@ -48,7 +48,7 @@ struct IoResult {
 // Output is appended to an owned buffer the caller drains, by takeCiphertext() (swap in a
 // recycled vector; good for async sends) or pendingCiphertext() + consumeCiphertext().
 class Session {
- public:
+public:
   enum class State : uint8_t { Handshaking, Established, Closed, Failed };
 
   // Takes ownership of ssl (freed even on failure); nullopt only if a BIO cannot be allocated.
@@ -96,16 +96,16 @@ class Session {
   bool isServer() const;
 
   // After the handshake:
-  int version() const;              // TLS1_2_VERSION, TLS1_3_VERSION
-  const char* versionName() const;  // "TLSv1.3"
+  int version() const;             // TLS1_2_VERSION, TLS1_3_VERSION
+  const char* versionName() const; // "TLSv1.3"
   const char* cipherName() const;
-  std::string_view alpn() const;        // empty if none was negotiated
-  std::string_view serverName() const;  // SNI: the one received (server) or sent (client)
+  std::string_view alpn() const;       // empty if none was negotiated
+  std::string_view serverName() const; // SNI: the one received (server) or sent (client)
   bool resumed() const;
 
-  SSL* native() const { return ssl_; }  // escape hatch for tests and metrics
+  SSL* native() const { return ssl_; } // escape hatch for tests and metrics
 
- private:
+private:
   Session(SSL* ssl, BIO* bio);
   friend struct SessionBio;
 
@@ -117,8 +117,8 @@ class Session {
   bool appendOutput(const char* src, std::size_t len);
 
   SSL* ssl_ = nullptr;
-  BIO* bio_ = nullptr;  // owned by ssl_; its data pointer is `this`, updated on move
-  std::vector<std::byte> in_;  // copied input, read before borrowed_
+  BIO* bio_ = nullptr;        // owned by ssl_; its data pointer is `this`, updated on move
+  std::vector<std::byte> in_; // copied input, read before borrowed_
   std::size_t inHead_ = 0;
   std::span<const std::byte> borrowed_;
   bool inEof_ = false;
@@ -129,4 +129,4 @@ class Session {
   Failure failure_;
 };
 
-}  // namespace ringway::tls
+} // namespace ringway::tls

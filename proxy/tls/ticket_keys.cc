@@ -37,11 +37,12 @@ bool keyMac(EVP_MAC_CTX* mac, TicketKeys::Key& k) {
   return EVP_MAC_CTX_set_params(mac, params) == 1;
 }
 
-}  // namespace
+} // namespace
 
 TicketKeys::TicketKeys(std::chrono::seconds rotation_interval)
     : interval_(rotation_interval), rotatedAt_(std::chrono::steady_clock::now()) {
-  if (interval_.count() <= 0) throw ContextError("ticket keys: rotation interval must be > 0");
+  if (interval_.count() <= 0)
+    throw ContextError("ticket keys: rotation interval must be > 0");
   if (!fill(current_))
     throw ContextError("ticket keys: cannot generate a key: " + detail::drainErrors());
 }
@@ -56,18 +57,21 @@ bool TicketKeys::rotate() { return replace(std::chrono::steady_clock::now(), fal
 bool TicketKeys::rotateIfDue(std::chrono::steady_clock::time_point now) {
   {
     std::lock_guard lock(mu_);
-    if (now - rotatedAt_ < interval_) return false;  // the common case: no RNG call
+    if (now - rotatedAt_ < interval_)
+      return false; // the common case: no RNG call
   }
   return replace(now, true);
 }
 
 bool TicketKeys::replace(std::chrono::steady_clock::time_point now, bool onlyIfDue) {
   Wiped next;
-  if (!fill(next.key)) return false;
+  if (!fill(next.key))
+    return false;
   std::lock_guard lock(mu_);
   // Two workers may both have seen the key due; only the first rotates, or the second would
   // drop a previous key that is barely one interval old.
-  if (onlyIfDue && now - rotatedAt_ < interval_) return false;
+  if (onlyIfDue && now - rotatedAt_ < interval_)
+    return false;
   previous_ = current_;
   hasPrevious_ = true;
   current_ = next.key;
@@ -106,18 +110,21 @@ int TicketKeys::onTicket(unsigned char* key_name, unsigned char* iv, EVP_CIPHER_
   if (enc != 0) {
     w.key = current(std::chrono::steady_clock::now());
     const int ivLen = EVP_CIPHER_get_iv_length(EVP_aes_256_cbc());
-    if (RAND_bytes(iv, ivLen) != 1) return -1;
+    if (RAND_bytes(iv, ivLen) != 1)
+      return -1;
     std::memcpy(key_name, w.key.name.data(), NameSize);
     if (EVP_EncryptInit_ex(cipher, EVP_aes_256_cbc(), nullptr, w.key.aes.data(), iv) != 1)
       return -1;
     return keyMac(mac, w.key) ? 1 : -1;
   }
   const Found found = find(key_name, w.key);
-  if (found == Found::Unknown) return 0;
-  if (!keyMac(mac, w.key)) return -1;
+  if (found == Found::Unknown)
+    return 0;
+  if (!keyMac(mac, w.key))
+    return -1;
   if (EVP_DecryptInit_ex(cipher, EVP_aes_256_cbc(), nullptr, w.key.aes.data(), iv) != 1)
     return -1;
   return found == Found::Current ? 1 : 2;
 }
 
-}  // namespace ringway::tls
+} // namespace ringway::tls

@@ -17,12 +17,12 @@ namespace ringway::tls {
 // leaked key stops mattering two intervals later. Thread-safe: a mutex guards the keys, held only
 // to copy 80 bytes out, once per ticket issued or decrypted (a handshake, not a read).
 class TicketKeys {
- public:
+public:
   static constexpr std::size_t NameSize = 16;
   struct Key {
     std::array<unsigned char, NameSize> name{};
-    std::array<unsigned char, 32> aes{};   // AES-256-CBC
-    std::array<unsigned char, 32> hmac{};  // HMAC-SHA256
+    std::array<unsigned char, 32> aes{};  // AES-256-CBC
+    std::array<unsigned char, 32> hmac{}; // HMAC-SHA256
   };
   enum class Found { Current, Previous, Unknown };
 
@@ -44,10 +44,10 @@ class TicketKeys {
   // The SSL_CTX_set_tlsext_ticket_key_evp_cb contract: enc=1 fills key_name and iv and keys both
   // contexts (1 = ok, -1 = error); enc=0 looks key_name up (0 = unknown key: full handshake,
   // 1 = ok, 2 = ok but issue a fresh ticket).
-  int onTicket(unsigned char* key_name, unsigned char* iv, EVP_CIPHER_CTX* cipher,
-               EVP_MAC_CTX* mac, int enc);
+  int onTicket(unsigned char* key_name, unsigned char* iv, EVP_CIPHER_CTX* cipher, EVP_MAC_CTX* mac,
+               int enc);
 
- private:
+private:
   bool replace(std::chrono::steady_clock::time_point now, bool onlyIfDue);
   Key current(std::chrono::steady_clock::time_point now);
   Found find(const unsigned char* name, Key& out) const;
@@ -61,4 +61,4 @@ class TicketKeys {
   uint64_t rotations_ = 0;
 };
 
-}  // namespace ringway::tls
+} // namespace ringway::tls

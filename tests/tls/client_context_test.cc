@@ -30,7 +30,7 @@ ServerOptions serverWith(const CertFiles& cert) {
 }
 
 TEST(ClientContextTest, WrongHostnameFailsVerificationWithReason) {
-  ServerContext server(serverWith(pki().rsa));  // serves rsa.test whatever the SNI
+  ServerContext server(serverWith(pki().rsa)); // serves rsa.test whatever the SNI
   ClientContext client(clientFor("wrong.test"));
   Connection c = connect(client, server);
   EXPECT_EQ(c.outcome.client, Status::Error);
@@ -43,7 +43,7 @@ TEST(ClientContextTest, WrongHostnameFailsVerificationWithReason) {
 }
 
 TEST(ClientContextTest, UntrustedCaFailsVerificationWithReason) {
-  ServerContext server(serverWith(pki().untrusted));  // rsa.test, issued by other_ca
+  ServerContext server(serverWith(pki().untrusted)); // rsa.test, issued by other_ca
   ClientContext client(clientFor("rsa.test"));
   Connection c = connect(client, server);
   EXPECT_EQ(c.outcome.client, Status::Error);
@@ -72,7 +72,7 @@ TEST(ClientContextTest, VerifyOffConnectsAnywayAndWarns) {
   EXPECT_THAT(client.warnings()[0], AllOf(HasSubstr("rsa.test"), HasSubstr("verification")));
   Connection c = connect(client, server);
   ASSERT_TRUE(c.outcome.ok());
-  EXPECT_EQ(c.server.s.serverName(), "rsa.test");  // SNI is still sent
+  EXPECT_EQ(c.server.s.serverName(), "rsa.test"); // SNI is still sent
   EXPECT_EQ(peerCommonName(c.client.s), "rsa.test");
 }
 
@@ -110,7 +110,7 @@ TEST(ClientContextTest, BadOptionsAreRejected) {
 }
 
 class MtlsTest : public ::testing::TestWithParam<const char*> {
- protected:
+protected:
   ServerContext server_{[] {
     ServerOptions o = standardServer();
     o.client_ca_file = pki().root_ca;
@@ -135,7 +135,8 @@ TEST_P(MtlsTest, ClientCertificateFromTrustedCaIsAccepted) {
 // In TLS 1.3 the client finishes before the server has judged its certificate, so the
 // rejection reaches it as an alert on its first read, not in the handshake.
 Status clientFate(Connection& c) {
-  if (c.outcome.client == Status::Error) return Status::Error;
+  if (c.outcome.client == Status::Error)
+    return Status::Error;
   deliver(c.server, c.client);
   Status last = Status::Ok;
   drain(c.client, &last);
@@ -167,5 +168,5 @@ TEST_P(MtlsTest, ClientCertificateFromUnknownCaIsRejected) {
 
 INSTANTIATE_TEST_SUITE_P(Versions, MtlsTest, ::testing::Values("1.2", "1.3"));
 
-}  // namespace
-}  // namespace ringway::tls::test
+} // namespace
+} // namespace ringway::tls::test

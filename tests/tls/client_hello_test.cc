@@ -50,9 +50,7 @@ Bytes frame(std::span<const std::byte> message, const std::vector<std::size_t>& 
 }
 
 // The handshake message inside a captured single-record hello.
-std::span<const std::byte> messageOf(const Bytes& record) {
-  return std::span(record).subspan(5);
-}
+std::span<const std::byte> messageOf(const Bytes& record) { return std::span(record).subspan(5); }
 
 Bytes extension(uint16_t type, const Bytes& data) {
   Bytes e;
@@ -65,7 +63,8 @@ Bytes extension(uint16_t type, const Bytes& data) {
 Bytes sniExtension(const std::string& name) {
   Bytes entry{std::byte{0}};
   put16(entry, name.size());
-  for (char c : name) entry.push_back(std::byte(c));
+  for (char c : name)
+    entry.push_back(std::byte(c));
   Bytes list;
   put16(list, entry.size());
   list.insert(list.end(), entry.begin(), entry.end());
@@ -75,10 +74,10 @@ Bytes sniExtension(const std::string& name) {
 // A hand-built ClientHello message; extensions == nullopt leaves the block out entirely.
 Bytes helloMessage(const std::optional<Bytes>& extensions) {
   Bytes body{std::byte{3}, std::byte{3}};
-  body.insert(body.end(), 32, std::byte{0x11});  // random
-  body.push_back(std::byte{0});                  // session id
+  body.insert(body.end(), 32, std::byte{0x11}); // random
+  body.push_back(std::byte{0});                 // session id
   body.insert(body.end(), {std::byte{0}, std::byte{2}, std::byte{0x13}, std::byte{0x01}});
-  body.insert(body.end(), {std::byte{1}, std::byte{0}});  // compression: null
+  body.insert(body.end(), {std::byte{1}, std::byte{0}}); // compression: null
   if (extensions) {
     put16(body, extensions->size());
     body.insert(body.end(), extensions->begin(), extensions->end());
@@ -91,7 +90,8 @@ Bytes helloMessage(const std::optional<Bytes>& extensions) {
 
 Bytes concat(std::initializer_list<Bytes> parts) {
   Bytes out;
-  for (const Bytes& p : parts) out.insert(out.end(), p.begin(), p.end());
+  for (const Bytes& p : parts)
+    out.insert(out.end(), p.begin(), p.end());
   return out;
 }
 
@@ -168,7 +168,7 @@ TEST(ClientHelloTest, HandBuiltHellos) {
       helloMessage(concat({extension(0x2b, {}), sniExtension("Mixed.Case"), extension(16, alpn)})),
       {}));
   ASSERT_EQ(r.status, PeekStatus::Done) << r.reason;
-  EXPECT_EQ(r.hello.server_name, "Mixed.Case");  // as sent: the router normalizes
+  EXPECT_EQ(r.hello.server_name, "Mixed.Case"); // as sent: the router normalizes
   EXPECT_THAT(*r.hello.alpn, ElementsAre("h2", "h3"));
 }
 
@@ -179,13 +179,13 @@ TEST(ClientHelloTest, MalformedHellosAreRejectedWithAReason) {
     const char* reason;
   };
   Bytes badSniList = sniExtension("a.example");
-  badSniList[5] = std::byte{0x7f};  // list length beyond the extension
+  badSniList[5] = std::byte{0x7f}; // list length beyond the extension
   Bytes nulInName = sniExtension(std::string("a\0bc", 4));
   Bytes emptyAlpnName;
   put16(emptyAlpnName, 1);
   emptyAlpnName.push_back(std::byte{0});
   Bytes shortBlock = helloMessage(sniExtension("x.example"));
-  shortBlock.pop_back();  // the extensions block now claims one byte more than the message has
+  shortBlock.pop_back(); // the extensions block now claims one byte more than the message has
   shortBlock[3] = std::byte(static_cast<uint8_t>(shortBlock[3]) - 1);
   const std::vector<Case> cases = {
       {"sni list length", helloMessage(badSniList), "malformed server_name"},
@@ -195,8 +195,8 @@ TEST(ClientHelloTest, MalformedHellosAreRejectedWithAReason) {
        "duplicate server_name"},
       {"empty alpn name", helloMessage(extension(16, emptyAlpnName)), "malformed ALPN"},
       {"extensions block", shortBlock, "malformed extensions block"},
-      {"too short", Bytes{std::byte{1}, std::byte{0}, std::byte{0}, std::byte{2}, std::byte{3},
-                          std::byte{3}},
+      {"too short",
+       Bytes{std::byte{1}, std::byte{0}, std::byte{0}, std::byte{2}, std::byte{3}, std::byte{3}},
        "ClientHello too short"},
   };
   for (const Case& c : cases) {
@@ -242,9 +242,9 @@ TEST(ClientHelloTest, OversizedHelloIsTooLarge) {
 }
 
 TEST(ClientHelloTest, NonTlsBytesAreRecognizedEarly) {
-  for (const std::string& s : {std::string("GET / HTTP/1.1\r\n"), std::string("G"),
-                               std::string("SSH-2.0-OpenSSH_9.2\r\n"), std::string("\x16\x02"),
-                               std::string("\x80\x2e\x01\x00\x02", 5)}) {
+  for (const std::string& s :
+       {std::string("GET / HTTP/1.1\r\n"), std::string("G"), std::string("SSH-2.0-OpenSSH_9.2\r\n"),
+        std::string("\x16\x02"), std::string("\x80\x2e\x01\x00\x02", 5)}) {
     const PeekResult r = peekClientHello(bytesOf(s));
     EXPECT_EQ(r.status, PeekStatus::NotTls) << s;
     EXPECT_GT(std::strlen(r.reason), 0u);
@@ -258,8 +258,7 @@ TEST(ClientHelloTest, WrongRecordsAreNotTls) {
   const Bytes hello = capturedHello("x.example", {});
   Bytes serverHello = hello;
   serverHello[5] = std::byte{2};
-  EXPECT_STREQ(peekClientHello(serverHello).reason,
-               "first handshake message is not a ClientHello");
+  EXPECT_STREQ(peekClientHello(serverHello).reason, "first handshake message is not a ClientHello");
   const Bytes empty{std::byte{0x16}, std::byte{3}, std::byte{1}, std::byte{0}, std::byte{0}};
   EXPECT_STREQ(peekClientHello(empty).reason, "empty handshake record");
   const Bytes tooLong{std::byte{0x16}, std::byte{3}, std::byte{1}, std::byte{0x40},
@@ -281,8 +280,10 @@ TEST(ClientHelloTest, MutatedHellosNeverMisbehave) {
   for (int i = 0; i < 20000; ++i) {
     Bytes m = (i % 2 == 0) ? hello : framed;
     const int flips = 1 + static_cast<int>(rng() % 4);
-    for (int f = 0; f < flips; ++f) m[rng() % m.size()] = std::byte(rng());
-    if (i % 7 == 0) m.resize(rng() % m.size());
+    for (int f = 0; f < flips; ++f)
+      m[rng() % m.size()] = std::byte(rng());
+    if (i % 7 == 0)
+      m.resize(rng() % m.size());
     const PeekResult r = peekClientHello(m);
     ASSERT_TRUE(r.status == PeekStatus::NeedMore || r.status == PeekStatus::Done ||
                 r.status == PeekStatus::NotTls || r.status == PeekStatus::TooLarge)
@@ -295,7 +296,7 @@ TEST(ClientHelloTest, MutatedHellosNeverMisbehave) {
       }
     }
   }
-  EXPECT_GT(done, 0);  // flips inside the random bytes leave the hello valid
+  EXPECT_GT(done, 0); // flips inside the random bytes leave the hello valid
 }
 
 TEST(ClientHelloTest, PeekAgreesWithTheServerSession) {
@@ -310,5 +311,5 @@ TEST(ClientHelloTest, PeekAgreesWithTheServerSession) {
   EXPECT_EQ(r.hello.server_name, std::string(s.s.serverName()));
 }
 
-}  // namespace
-}  // namespace ringway::tls::test
+} // namespace
+} // namespace ringway::tls::test

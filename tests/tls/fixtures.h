@@ -32,4 +32,4 @@ inline ClientOptions clientFor(const std::string& server_name,
   return o;
 }
 
-}  // namespace ringway::tls::test
+} // namespace ringway::tls::test

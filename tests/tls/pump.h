@@ -56,4 +56,4 @@ Connection connect(ClientContext& cc, ServerContext& sc);
 // Subject CN of the certificate the client saw ("" if none).
 std::string peerCommonName(const Session& s);
 
-}  // namespace ringway::tls::test
+} // namespace ringway::tls::test

@@ -33,7 +33,7 @@ ServerOptions withKeys(std::shared_ptr<TicketKeys> keys) {
 }
 
 class TicketTest : public ::testing::TestWithParam<const char*> {
- protected:
+protected:
   std::shared_ptr<TicketKeys> keys_ = std::make_shared<TicketKeys>();
   ServerContext server_{withKeys(keys_)};
   ClientContext client_{clientFor("rsa.test", GetParam())};
@@ -49,7 +49,7 @@ TEST_P(TicketTest, SecondConnectionResumes) {
 }
 
 TEST_P(TicketTest, TicketFromOneWorkerResumesOnAnother) {
-  ServerContext otherWorker(withKeys(keys_));  // same listener, other core
+  ServerContext otherWorker(withKeys(keys_)); // same listener, other core
   EXPECT_FALSE(connectAndSettle(client_, server_));
   EXPECT_TRUE(connectAndSettle(client_, otherWorker));
 }
@@ -69,7 +69,7 @@ TEST_P(TicketTest, TicketUnderARetiredKeyFallsBackToFullHandshake) {
   ASSERT_TRUE(keys_->rotate());
   ASSERT_TRUE(keys_->rotate());
   EXPECT_FALSE(connectAndSettle(client_, server_));
-  EXPECT_TRUE(connectAndSettle(client_, server_));  // and the fresh ticket works
+  EXPECT_TRUE(connectAndSettle(client_, server_)); // and the fresh ticket works
 }
 
 TEST_P(TicketTest, TicketFromAnotherListenerIsUnknown) {
@@ -92,7 +92,7 @@ TEST_P(TicketTest, ResumedConnectionKeepsSniAndCarriesData) {
 INSTANTIATE_TEST_SUITE_P(Versions, TicketTest, ::testing::Values("1.2", "1.3"));
 
 class SessionCacheTest : public ::testing::TestWithParam<const char*> {
- protected:
+protected:
   static ServerOptions noTickets() {
     ServerOptions o = standardServer();
     o.session_tickets = false;
@@ -139,7 +139,7 @@ TEST(ClientSessionReuseTest, ForgetSessionForcesAFullHandshake) {
 
 // The OpenSSL ticket callback contract, driven directly.
 class TicketKeysTest : public ::testing::Test {
- protected:
+protected:
   void SetUp() override {
     mac_ = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
     ASSERT_NE(mac_, nullptr);
@@ -164,14 +164,14 @@ TEST_F(TicketKeysTest, CurrentPreviousAndRetiredKeys) {
   TicketKeys keys;
   unsigned char name[TicketKeys::NameSize] = {};
   ASSERT_EQ(call(keys, name, 1), 1);
-  EXPECT_EQ(call(keys, name, 0), 1);  // current key
+  EXPECT_EQ(call(keys, name, 0), 1); // current key
   ASSERT_TRUE(keys.rotate());
-  EXPECT_EQ(call(keys, name, 0), 2);  // previous key: decrypt and renew
+  EXPECT_EQ(call(keys, name, 0), 2); // previous key: decrypt and renew
   unsigned char fresh[TicketKeys::NameSize] = {};
   ASSERT_EQ(call(keys, fresh, 1), 1);
   EXPECT_NE(std::memcmp(name, fresh, sizeof name), 0);
   ASSERT_TRUE(keys.rotate());
-  EXPECT_EQ(call(keys, name, 0), 0);  // retired: full handshake
+  EXPECT_EQ(call(keys, name, 0), 0); // retired: full handshake
   EXPECT_EQ(call(keys, fresh, 0), 2);
   unsigned char zeros[TicketKeys::NameSize] = {};
   EXPECT_EQ(call(keys, zeros, 0), 0);
@@ -205,21 +205,25 @@ TEST_F(TicketKeysTest, WorkersIssueAndDecryptWhileKeysRotate) {
     workers.emplace_back([&] {
       for (int i = 0; i < 2000; ++i) {
         unsigned char name[TicketKeys::NameSize] = {};
-        if (call(keys, name, 1) != 1) ++bad;
+        if (call(keys, name, 1) != 1)
+          ++bad;
         const int r = call(keys, name, 0);
-        if (r != 0 && r != 1 && r != 2) ++bad;
+        if (r != 0 && r != 1 && r != 2)
+          ++bad;
       }
     });
   }
   std::thread rotator([&] {
-    while (!stop.load()) keys.rotate();
+    while (!stop.load())
+      keys.rotate();
   });
-  for (std::thread& w : workers) w.join();
+  for (std::thread& w : workers)
+    w.join();
   stop = true;
   rotator.join();
   EXPECT_EQ(bad.load(), 0);
   EXPECT_GT(keys.rotations(), 0u);
 }
 
-}  // namespace
-}  // namespace ringway::tls::test
+} // namespace
+} // namespace ringway::tls::test

@@ -56,7 +56,7 @@ TEST(ServerContextTest, SniWildcardCoversExactlyOneLabel) {
 TEST(ServerContextTest, UnknownOrMissingSniGetsTheDefault) {
   ServerContext server(standardServer());
   EXPECT_EQ(certFor(server, "nobody.test"), "default.test");
-  ClientOptions o;  // no server_name: no SNI at all
+  ClientOptions o; // no server_name: no SNI at all
   o.verify = false;
   ClientContext client(o);
   Connection c = connect(client, server);
@@ -98,8 +98,8 @@ TEST(ServerContextTest, RsaAndEcdsaForTheSameNamesCoexist) {
                     {p.fallback.cert, p.fallback.key, {}}};
   ServerContext server(o);
   ClientContext client(clientFor("rsa.test"));
-  for (const auto& [sigalgs, type] : {std::pair{"ECDSA+SHA256", EVP_PKEY_EC},
-                                      std::pair{"rsa_pss_rsae_sha256", EVP_PKEY_RSA}}) {
+  for (const auto& [sigalgs, type] :
+       {std::pair{"ECDSA+SHA256", EVP_PKEY_EC}, std::pair{"rsa_pss_rsae_sha256", EVP_PKEY_RSA}}) {
     std::optional<Session> cs = client.newSession();
     ASSERT_EQ(SSL_set1_sigalgs_list(cs->native(), sigalgs), 1);
     Peer cp{std::move(*cs), {}};
@@ -122,10 +122,10 @@ TEST(ServerContextTest, TwoKeysOfOneTypeForTheSameNamesAreRejected) {
 TEST(ServerContextTest, KeyNotMatchingCertificateFailsAtLoad) {
   const Pki& p = pki();
   ServerOptions o;
-  o.certificates = {{p.rsa.cert, p.ecdsa.key, {}}};  // different key types
-  EXPECT_THAT(messageOf(o), AllOf(HasSubstr(p.ecdsa.key), HasSubstr("does not match"),
-                                  HasSubstr(p.rsa.cert)));
-  o.certificates = {{p.ecdsa.cert, p.wildcard.key, {}}};  // same type, other key
+  o.certificates = {{p.rsa.cert, p.ecdsa.key, {}}}; // different key types
+  EXPECT_THAT(messageOf(o),
+              AllOf(HasSubstr(p.ecdsa.key), HasSubstr("does not match"), HasSubstr(p.rsa.cert)));
+  o.certificates = {{p.ecdsa.cert, p.wildcard.key, {}}}; // same type, other key
   EXPECT_THAT(messageOf(o), AllOf(HasSubstr(p.wildcard.key), HasSubstr("does not match")));
 }
 
@@ -133,12 +133,12 @@ TEST(ServerContextTest, UnreadableFilesNameTheFileAndReason) {
   const Pki& p = pki();
   ServerOptions o;
   o.certificates = {{p.dir + "/missing.crt", p.rsa.key, {}}};
-  EXPECT_THAT(messageOf(o), AllOf(HasSubstr(p.dir + "/missing.crt"),
-                                  HasSubstr("cannot load certificate chain"),
-                                  HasSubstr("No such file")));
+  EXPECT_THAT(messageOf(o),
+              AllOf(HasSubstr(p.dir + "/missing.crt"), HasSubstr("cannot load certificate chain"),
+                    HasSubstr("No such file")));
   o.certificates = {{p.rsa.cert, p.dir + "/missing.key", {}}};
   EXPECT_THAT(messageOf(o), AllOf(HasSubstr(p.dir + "/missing.key"), HasSubstr("private key")));
-  o.certificates = {{p.rsa.key, p.rsa.key, {}}};  // a key is not a certificate
+  o.certificates = {{p.rsa.key, p.rsa.key, {}}}; // a key is not a certificate
   EXPECT_THAT(messageOf(o), AllOf(HasSubstr(p.rsa.key), HasSubstr("no start line")));
 }
 
@@ -156,7 +156,7 @@ TEST(ServerContextTest, BadOptionsAreRejected) {
   o.certificates[0].server_names = {"a.*.test"};
   EXPECT_THAT(messageOf(o), HasSubstr("a.*.test"));
   o = standardServer();
-  o.certificates[1].server_names.push_back("rsa.test");  // listed for two certificates
+  o.certificates[1].server_names.push_back("rsa.test"); // listed for two certificates
   EXPECT_THAT(messageOf(o), AllOf(HasSubstr("rsa.test"), HasSubstr("also listed")));
 }
 
@@ -176,9 +176,9 @@ TEST(ServerContextTest, ExpiredCertificateLoadsWithAWarningAndItsExpiry) {
   EXPECT_NEAR(static_cast<double>(expired.not_before), static_cast<double>(now - 3 * 86400), 120);
   for (std::size_t i = 0; i + 1 < server.certificates().size(); ++i)
     EXPECT_GT(server.certificates()[i].not_after, now + 29 * 86400);
-  EXPECT_STREQ(server.certificates()[0].key_type, "EC");  // default entry goes first
+  EXPECT_STREQ(server.certificates()[0].key_type, "EC"); // default entry goes first
   EXPECT_STREQ(server.certificates()[1].key_type, "RSA");
-  EXPECT_EQ(certFor(server, "expired.test"), "expired.test");  // still served: the caller decides
+  EXPECT_EQ(certFor(server, "expired.test"), "expired.test"); // still served: the caller decides
 }
 
 TEST(ServerContextTest, NameTheCertificateDoesNotCoverIsAWarning) {
@@ -218,11 +218,12 @@ TEST(ServerContextTest, OldProtocolVersionsAreOff) {
   STACK_OF(SSL_CIPHER)* ciphers = SSL_CTX_get_ciphers(server.native());
   for (int i = 0; i < sk_SSL_CIPHER_num(ciphers); ++i) {
     const SSL_CIPHER* c = sk_SSL_CIPHER_value(ciphers, i);
-    if (SSL_CIPHER_get_kx_nid(c) == NID_kx_any) continue;  // TLS 1.3 suites: all AEAD
+    if (SSL_CIPHER_get_kx_nid(c) == NID_kx_any)
+      continue; // TLS 1.3 suites: all AEAD
     EXPECT_EQ(SSL_CIPHER_get_kx_nid(c), NID_kx_ecdhe) << SSL_CIPHER_get_name(c);
     EXPECT_TRUE(SSL_CIPHER_is_aead(c)) << SSL_CIPHER_get_name(c);
   }
 }
 
-}  // namespace
-}  // namespace ringway::tls::test
+} // namespace
+} // namespace ringway::tls::test

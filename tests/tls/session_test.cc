@@ -16,14 +16,15 @@ using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
 class SessionTest : public ::testing::Test {
- protected:
+protected:
   ServerContext server_{standardServer()};
 };
 
 TEST_F(SessionTest, HandshakeTls13ReportsWhatWasNegotiated) {
   ClientContext client(clientFor("rsa.test"));
   Connection c = connect(client, server_);
-  ASSERT_TRUE(c.outcome.ok()) << c.client.s.failure().reason << " / " << c.server.s.failure().reason;
+  ASSERT_TRUE(c.outcome.ok()) << c.client.s.failure().reason << " / "
+                              << c.server.s.failure().reason;
   for (const Peer* p : {&c.client, &c.server}) {
     EXPECT_TRUE(p->s.established());
     EXPECT_EQ(p->s.version(), TLS1_3_VERSION);
@@ -52,7 +53,7 @@ TEST_F(SessionTest, Tls12ClientWithOnlyWeakCiphersIsRejected) {
   ClientContext client(clientFor("rsa.test", "1.2"));
   std::optional<Session> cs = client.newSession();
   ASSERT_TRUE(cs);
-  ASSERT_EQ(SSL_set_cipher_list(cs->native(), "AES128-SHA:AES256-SHA"), 1);  // static RSA, CBC
+  ASSERT_EQ(SSL_set_cipher_list(cs->native(), "AES128-SHA:AES256-SHA"), 1); // static RSA, CBC
   Peer cp{std::move(*cs), {}};
   Peer sp{std::move(*server_.newSession()), {}};
   const HandshakeOutcome o = handshake(cp, sp);
@@ -87,11 +88,11 @@ TEST_F(SessionTest, CloseNotifyEndsEachDirection) {
   ClientContext client(clientFor("rsa.test"));
   Connection c = connect(client, server_);
   ASSERT_TRUE(c.outcome.ok());
-  drain(c.client);  // the server's tickets
+  drain(c.client); // the server's tickets
 
   ASSERT_EQ(c.client.s.writePlaintext(bytesOf("last words")).status, Status::Ok);
   EXPECT_EQ(c.client.s.shutdown(), Status::Ok);
-  EXPECT_EQ(c.client.s.shutdown(), Status::Ok);  // idempotent
+  EXPECT_EQ(c.client.s.shutdown(), Status::Ok); // idempotent
   deliver(c.client, c.server);
   Status last = Status::Ok;
   const std::vector<std::byte> got = drain(c.server, &last);
@@ -99,7 +100,7 @@ TEST_F(SessionTest, CloseNotifyEndsEachDirection) {
   EXPECT_EQ(last, Status::Closed);
   EXPECT_EQ(c.server.s.state(), Session::State::Closed);
   std::byte buf[16];
-  EXPECT_EQ(c.server.s.readPlaintext(buf).status, Status::Closed);  // sticky
+  EXPECT_EQ(c.server.s.readPlaintext(buf).status, Status::Closed); // sticky
 
   EXPECT_EQ(c.server.s.shutdown(), Status::Ok);
   ASSERT_GT(deliver(c.server, c.client), 0u);
@@ -195,7 +196,7 @@ TEST_F(SessionTest, RandomGarbageIsACleanError) {
   for (uint64_t seed = 1; seed <= 50; ++seed) {
     Peer s{std::move(*server_.newSession()), {}};
     std::vector<std::byte> junk = randomBytes(600, seed);
-    if (seed % 2 == 0) {  // a plausible record header over garbage
+    if (seed % 2 == 0) { // a plausible record header over garbage
       junk[0] = std::byte{0x16};
       junk[1] = std::byte{0x03};
       junk[2] = std::byte{0x01};
@@ -207,7 +208,7 @@ TEST_F(SessionTest, RandomGarbageIsACleanError) {
       EXPECT_NE(s.s.failure().kind, ErrorKind::None) << "seed " << seed;
       EXPECT_GT(std::strlen(s.s.failure().reason), 0u) << "seed " << seed;
     } else {
-      EXPECT_FALSE(s.s.inputBorrowed());  // waiting for a record that will never come
+      EXPECT_FALSE(s.s.inputBorrowed()); // waiting for a record that will never come
     }
   }
 }
@@ -226,8 +227,9 @@ TEST_F(SessionTest, GarbageFromServerFailsTheClient) {
   ClientContext client(clientFor("rsa.test"));
   Peer c{std::move(*client.newSession()), {}};
   EXPECT_EQ(c.s.handshake(), Status::WantMore);
-  EXPECT_GT(c.s.pendingCiphertext().size(), 100u);  // the ClientHello
-  c.s.feedCiphertext(bytesOf("SSH-2.0-OpenSSH_9.2\r\n"));
+  EXPECT_GT(c.s.pendingCiphertext().size(), 100u);      // the ClientHello
+  const std::string banner = "SSH-2.0-OpenSSH_9.2\r\n"; // fed input must outlive its reading
+  c.s.feedCiphertext(bytesOf(banner));
   EXPECT_EQ(c.s.handshake(), Status::Error);
   EXPECT_EQ(c.s.failure().kind, ErrorKind::Protocol);
   EXPECT_STREQ(c.s.failure().reason, "wrong version number");
@@ -240,7 +242,8 @@ TEST_F(SessionTest, OneByteAtATimeStillHandshakesAndReadsInPlace) {
   std::vector<std::byte> c2s, s2c;
   std::size_t c2sAt = 0, s2cAt = 0;
   for (int i = 0; i < 20000 && !(c.s.established() && s.s.established()); ++i) {
-    if (c.s.handshake() == Status::Error || s.s.handshake() == Status::Error) break;
+    if (c.s.handshake() == Status::Error || s.s.handshake() == Status::Error)
+      break;
     std::vector<std::byte> tmp;
     c.s.takeCiphertext(tmp);
     c2s.insert(c2s.end(), tmp.begin(), tmp.end());
@@ -251,7 +254,7 @@ TEST_F(SessionTest, OneByteAtATimeStillHandshakesAndReadsInPlace) {
       if (s.s.handshake() == Status::WantMore) {
         ASSERT_FALSE(s.s.inputBorrowed());
       }
-      s.s.releaseInput();  // c2s may reallocate before the next call
+      s.s.releaseInput(); // c2s may reallocate before the next call
     }
     if (s2cAt < s2c.size()) {
       c.s.feedCiphertext(std::span(s2c).subspan(s2cAt++, 1));
@@ -274,17 +277,18 @@ TEST_F(SessionTest, UnreadInputSurvivesReleaseInput) {
   c.client.s.takeCiphertext(wire);
   c.server.s.feedCiphertext(wire);
   std::byte small[100];
-  IoResult r = c.server.s.readPlaintext(small);  // reads one record's worth of the input
+  IoResult r = c.server.s.readPlaintext(small); // reads one record's worth of the input
   ASSERT_EQ(r.status, Status::Ok);
   EXPECT_TRUE(c.server.s.inputBorrowed());
   c.server.s.releaseInput();
   EXPECT_FALSE(c.server.s.inputBorrowed());
-  std::fill(wire.begin(), wire.end(), std::byte{0});  // the caller recycles its buffer
+  std::fill(wire.begin(), wire.end(), std::byte{0}); // the caller recycles its buffer
   std::size_t total = r.bytes;
   std::byte buf[4096];
   while ((r = c.server.s.readPlaintext(buf)).status == Status::Ok) {
     total += r.bytes;
-    for (std::size_t i = 0; i < r.bytes; ++i) ASSERT_EQ(buf[i], std::byte{'z'});
+    for (std::size_t i = 0; i < r.bytes; ++i)
+      ASSERT_EQ(buf[i], std::byte{'z'});
   }
   EXPECT_EQ(r.status, Status::WantMore);
   EXPECT_EQ(total, 40000u);
@@ -300,7 +304,7 @@ TEST_F(SessionTest, PendingAndConsumeInPieces) {
   std::vector<std::byte> wire;
   while (!c.client.s.pendingCiphertext().empty()) {
     const auto p = c.client.s.pendingCiphertext();
-    const std::size_t n = std::min<std::size_t>(p.size(), 777);  // a short send
+    const std::size_t n = std::min<std::size_t>(p.size(), 777); // a short send
     wire.insert(wire.end(), p.begin(), p.begin() + static_cast<std::ptrdiff_t>(n));
     c.client.s.consumeCiphertext(n);
   }
@@ -330,7 +334,7 @@ TEST_F(SessionTest, MovedSessionKeepsItsConnection) {
   Peer s{std::move(*server_.newSession()), {}};
   EXPECT_EQ(c.s.handshake(), Status::WantMore);
   deliver(c, s);
-  Session moved = std::move(s.s);  // mid-handshake, with borrowed input
+  Session moved = std::move(s.s); // mid-handshake, with borrowed input
   std::vector<Session> many;
   many.push_back(std::move(moved));
   s.s = std::move(many.back());
@@ -351,9 +355,33 @@ TEST_F(SessionTest, TakeCiphertextRecyclesTheCallersVector) {
   c.s.takeCiphertext(spare);
   EXPECT_EQ(spare.size(), helloSize);
   EXPECT_TRUE(c.s.pendingCiphertext().empty());
-  c.s.takeCiphertext(spare);  // nothing pending: the vector comes back empty
+  c.s.takeCiphertext(spare); // nothing pending: the vector comes back empty
   EXPECT_TRUE(spare.empty());
 }
 
-}  // namespace
-}  // namespace ringway::tls::test
+} // namespace
+} // namespace ringway::tls::test
+
+namespace ringway::tls::test {
+namespace {
+
+TEST(SessionLifetimeTest, SessionsOutlivingTheirContextsStillWork) {
+  ServerOptions so = standardServer();
+  so.alpn = {"h2"};
+  auto server = std::make_unique<ServerContext>(so);
+  ClientOptions co;
+  co.server_name = "rsa.test";
+  co.verify = false;
+  auto client = std::make_unique<ClientContext>(co);
+  Peer c{std::move(*client->newSession()), {}};
+  Peer s{std::move(*server->newSession()), {}};
+  server.reset(); // a misuse, but it must not crash: callbacks find no context
+  client.reset();
+  ASSERT_TRUE(handshake(c, s).ok()) << s.s.failure().reason;
+  EXPECT_EQ(peerCommonName(c.s), "default.test"); // no SNI switch without the context
+  EXPECT_EQ(s.s.alpn(), "");
+  drain(c);
+}
+
+} // namespace
+} // namespace ringway::tls::test
