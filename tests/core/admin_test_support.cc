@@ -1,0 +1,395 @@
+#include "admin_test_support.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cctype>
+#include <cstring>
+#include <sstream>
+#include <stdexcept>
+
+#include "config/loader.h"
+
+namespace ringway::core::test {
+
+using Clock = std::chrono::steady_clock;
+
+// ---- JSON ----
+
+const Json* Json::get(const std::string& key) const {
+  if (!isObject()) return nullptr;
+  const auto it = object().find(key);
+  return it == object().end() ? nullptr : &it->second;
+}
+
+namespace {
+
+class JsonParser {
+ public:
+  explicit JsonParser(std::string_view s) : s_(s) {}
+  Json document() {
+    Json j = value();
+    ws();
+    if (i_ != s_.size()) fail("trailing characters");
+    return j;
+  }
+
+ private:
+  [[noreturn]] void fail(const char* what) const {
+    throw std::runtime_error(std::string("json: ") + what + " at offset " + std::to_string(i_));
+  }
+  void ws() {
+    while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\n' || s_[i_] == '\r' || s_[i_] == '\t'))
+      ++i_;
+  }
+  bool eat(char c) {
+    ws();
+    if (i_ < s_.size() && s_[i_] == c) {
+      ++i_;
+      return true;
+    }
+    return false;
+  }
+  void expect(char c) {
+    if (!eat(c)) fail("unexpected character");
+  }
+  bool literal(std::string_view w) {
+    if (s_.substr(i_, w.size()) != w) return false;
+    i_ += w.size();
+    return true;
+  }
+  Json value() {
+    if (++depth_ > 200) fail("nested too deep");
+    ws();
+    if (i_ >= s_.size()) fail("unexpected end");
+    Json j;
+    const char c = s_[i_];
+    if (c == '{') {
+      ++i_;
+      Json::Object o;
+      if (!eat('}')) {
+        do {
+          ws();
+          std::string k = string();
+          expect(':');
+          o.emplace(std::move(k), value());
+        } while (eat(','));
+        expect('}');
+      }
+      j.v = std::move(o);
+    } else if (c == '[') {
+      ++i_;
+      Json::Array a;
+      if (!eat(']')) {
+        do a.push_back(value());
+        while (eat(','));
+        expect(']');
+      }
+      j.v = std::move(a);
+    } else if (c == '"') {
+      j.v = string();
+    } else if (literal("true")) {
+      j.v = true;
+    } else if (literal("false")) {
+      j.v = false;
+    } else if (literal("null")) {
+      j.v = nullptr;
+    } else {
+      j.v = number();
+    }
+    --depth_;
+    return j;
+  }
+  double number() {
+    const std::size_t start = i_;
+    if (i_ < s_.size() && s_[i_] == '-') ++i_;
+    while (i_ < s_.size() && (std::isdigit(static_cast<unsigned char>(s_[i_])) || s_[i_] == '.' ||
+                              s_[i_] == 'e' || s_[i_] == 'E' || s_[i_] == '+' || s_[i_] == '-'))
+      ++i_;
+    if (i_ == start) fail("unexpected character");
+    const std::string t(s_.substr(start, i_ - start));
+    std::size_t used = 0;
+    const double d = std::stod(t, &used);
+    if (used != t.size()) fail("bad number");
+    return d;
+  }
+  std::string string() {
+    if (i_ >= s_.size() || s_[i_] != '"') fail("expected a string");
+    ++i_;
+    std::string out;
+    while (i_ < s_.size() && s_[i_] != '"') {
+      const char c = s_[i_++];
+      if (static_cast<unsigned char>(c) < 0x20) fail("control character in string");
+      if (c != '\\') {
+        out += c;
+        continue;
+      }
+      if (i_ >= s_.size()) fail("unexpected end");
+      const char e = s_[i_++];
+      switch (e) {
+      case '"':
+      case '\\':
+      case '/':
+        out += e;
+        break;
+      case 'b':
+        out += '\b';
+        break;
+      case 'f':
+        out += '\f';
+        break;
+      case 'n':
+        out += '\n';
+        break;
+      case 'r':
+        out += '\r';
+        break;
+      case 't':
+        out += '\t';
+        break;
+      case 'u': {
+        if (i_ + 4 > s_.size()) fail("bad \\u escape");
+        const unsigned cp = static_cast<unsigned>(std::stoul(std::string(s_.substr(i_, 4)), nullptr, 16));
+        i_ += 4;
+        if (cp < 0x80) {
+          out += static_cast<char>(cp);
+        } else if (cp < 0x800) {
+          out += static_cast<char>(0xC0 | (cp >> 6));
+          out += static_cast<char>(0x80 | (cp & 0x3F));
+        } else {  // surrogates are kept as three-byte sequences: good enough for tests
+          out += static_cast<char>(0xE0 | (cp >> 12));
+          out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+          out += static_cast<char>(0x80 | (cp & 0x3F));
+        }
+        break;
+      }
+      default:
+        fail("bad escape");
+      }
+    }
+    if (i_ >= s_.size()) fail("unterminated string");
+    ++i_;
+    return out;
+  }
+
+  std::string_view s_;
+  std::size_t i_ = 0;
+  int depth_ = 0;
+};
+
+bool splitAddress(const std::string& address, sockaddr_in& sa) {
+  const auto colon = address.rfind(':');
+  if (colon == std::string::npos) return false;
+  sa = {};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(static_cast<uint16_t>(std::stoi(address.substr(colon + 1))));
+  return inet_pton(AF_INET, address.substr(0, colon).c_str(), &sa.sin_addr) == 1;
+}
+
+}  // namespace
+
+Json parseJson(std::string_view text) { return JsonParser(text).document(); }
+
+// ---- HTTP client ----
+
+int connectTo(const std::string& address) {
+  sockaddr_in sa{};
+  if (!splitAddress(address, sa)) return -1;
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+HttpResponse httpExchange(const std::string& address, std::string_view request,
+                          std::chrono::milliseconds deadline, bool halfClose) {
+  HttpResponse r;
+  const int fd = connectTo(address);
+  if (fd < 0) return r;
+  const auto end = Clock::now() + deadline;
+  std::size_t off = 0;
+  while (off < request.size()) {
+    const ssize_t n = ::send(fd, request.data() + off, request.size() - off, MSG_NOSIGNAL);
+    if (n <= 0) break;
+    off += static_cast<std::size_t>(n);
+  }
+  if (halfClose) ::shutdown(fd, SHUT_WR);
+  char buf[16384];
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - Clock::now());
+    if (left.count() <= 0) break;
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    r.raw.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  const auto headEnd = r.raw.find("\r\n\r\n");
+  if (headEnd == std::string::npos || r.raw.compare(0, 9, "HTTP/1.1 ") != 0) return r;
+  r.status = std::stoi(r.raw.substr(9, 3));
+  std::istringstream head(r.raw.substr(0, headEnd));
+  std::string line;
+  std::getline(head, line);
+  while (std::getline(head, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    const auto colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    std::string name = line.substr(0, colon);
+    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    std::string value = line.substr(colon + 1);
+    while (!value.empty() && value.front() == ' ') value.erase(0, 1);
+    r.headers[name] = value;
+  }
+  r.body = r.raw.substr(headEnd + 4);
+  return r;
+}
+
+HttpResponse get(const std::string& address, std::string_view path, std::string_view method) {
+  std::string req(method);
+  req += ' ';
+  req += path;
+  req += " HTTP/1.1\r\nHost: ringway-test\r\nUser-Agent: admin-test\r\n\r\n";
+  return httpExchange(address, req);
+}
+
+// ---- Prometheus text ----
+
+std::optional<double> sample(const std::string& text, const std::string& series) {
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.size() > series.size() && line.compare(0, series.size(), series) == 0 &&
+        line[series.size()] == ' ')
+      return std::stod(line.substr(series.size() + 1));
+  }
+  return std::nullopt;
+}
+
+double sumOf(const std::string& text, const std::string& name,
+             const std::vector<std::string>& labels) {
+  std::istringstream in(text);
+  std::string line;
+  double sum = 0;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    const auto end = line.find_first_of("{ ");
+    if (end == std::string::npos || line.compare(0, end, name) != 0 || end != name.size())
+      continue;
+    const auto space = line.rfind(' ');
+    const std::string labelPart = line.substr(end, space - end);
+    bool all = true;
+    for (const auto& l : labels) all = all && labelPart.find(l) != std::string::npos;
+    if (all) sum += std::stod(line.substr(space + 1));
+  }
+  return sum;
+}
+
+std::map<std::string, std::string> familyTypes(const std::string& text) {
+  std::map<std::string, std::string> out;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("# TYPE ", 0) != 0) continue;
+    std::istringstream f(line.substr(7));
+    std::string name, type;
+    f >> name >> type;
+    out[name] = type;
+  }
+  return out;
+}
+
+// ---- echo backend ----
+
+EchoBackend::EchoBackend() {
+  listenFd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::bind(listenFd_, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0 ||
+      ::listen(listenFd_, 128) != 0)
+    throw std::runtime_error(std::string("echo backend: ") + std::strerror(errno));
+  socklen_t len = sizeof sa;
+  ::getsockname(listenFd_, reinterpret_cast<sockaddr*>(&sa), &len);
+  address_ = "127.0.0.1:" + std::to_string(ntohs(sa.sin_port));
+  acceptor_ = std::thread([this] {
+    for (;;) {
+      pollfd p{listenFd_, POLLIN, 0};
+      if (::poll(&p, 1, 50) < 0 || stop_.load()) return;
+      if (p.revents == 0) continue;
+      const int fd = ::accept4(listenFd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (fd < 0) continue;
+      accepted_.fetch_add(1);
+      conns_.emplace_back([this, fd] { serve(fd); });
+    }
+  });
+}
+
+EchoBackend::~EchoBackend() {
+  stop_.store(true);
+  acceptor_.join();
+  for (auto& t : conns_) t.join();
+  ::close(listenFd_);
+}
+
+void EchoBackend::serve(int fd) {
+  char buf[16384];
+  for (;;) {
+    pollfd p{fd, POLLIN, 0};
+    const int rc = ::poll(&p, 1, 50);
+    if (rc < 0 || (rc == 0 && stop_.load())) break;
+    if (rc == 0) continue;
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    std::size_t off = 0;
+    while (off < static_cast<std::size_t>(n)) {
+      const ssize_t w = ::send(fd, buf + off, static_cast<std::size_t>(n) - off, MSG_NOSIGNAL);
+      if (w <= 0) break;
+      off += static_cast<std::size_t>(w);
+    }
+  }
+  ::close(fd);
+}
+
+// ---- proxy ----
+
+std::string proxyYaml(unsigned workers, const std::vector<std::string>& listeners,
+                      const std::string& backendAddress) {
+  std::string y = "workers: " + std::to_string(workers) + "\n";
+  y += "admin: { address: \"127.0.0.1:0\" }\n";
+  y += "defaults: { drain_timeout: 2s }\n";
+  y += "listeners:\n";
+  for (const auto& name : listeners)
+    y += "  - { name: " + name +
+         ", address: \"127.0.0.1:0\", protocol: tcp, routes: [ { cluster: backend } ] }\n";
+  y += "clusters:\n  - { name: backend, endpoints: [ { address: \"" + backendAddress +
+       "\" } ] }\n";
+  return y;
+}
+
+Proxy startProxy(const std::string& yaml, AdminServer::Options opt) {
+  Proxy p;
+  auto cfg = config::loadString(yaml, "admin_test.yaml");
+  p.server = std::make_unique<Server>(cfg);
+  p.server->start();
+  p.admin = std::make_unique<AdminServer>(*p.server, *cfg->admin.address, opt);
+  p.admin->start();
+  return p;
+}
+
+bool waitFor(const std::function<bool()>& cond, std::chrono::milliseconds limit) {
+  const auto end = Clock::now() + limit;
+  for (;;) {
+    if (cond()) return true;
+    if (Clock::now() >= end) return cond();
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
+}  // namespace ringway::core::test

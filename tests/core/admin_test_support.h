@@ -1,0 +1,117 @@
+// Support for the admin server tests: a tiny JSON reader, a blocking HTTP/1.1 client with
+// deadlines, an echo backend on a thread, and a started Server + AdminServer pair.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <variant>
+#include <vector>
+
+#include "core/admin_server.h"
+#include "core/server.h"
+#include "io/probe.h"
+
+namespace ringway::core::test {
+
+#define REQUIRE_URING()                                                          \
+  do {                                                                           \
+    if (!::ringway::io::probe().ok) GTEST_SKIP() << ::ringway::io::probe().why;  \
+  } while (0)
+
+// ---- JSON (enough for /workers, /config and the Grafana dashboard) ----
+
+struct Json {
+  using Array = std::vector<Json>;
+  using Object = std::map<std::string, Json>;
+  std::variant<std::nullptr_t, bool, double, std::string, Array, Object> v;
+
+  bool isObject() const { return std::holds_alternative<Object>(v); }
+  bool isArray() const { return std::holds_alternative<Array>(v); }
+  bool isString() const { return std::holds_alternative<std::string>(v); }
+  bool isNumber() const { return std::holds_alternative<double>(v); }
+  const Object& object() const { return std::get<Object>(v); }
+  const Array& array() const { return std::get<Array>(v); }
+  const std::string& str() const { return std::get<std::string>(v); }
+  double number() const { return std::get<double>(v); }
+  // Member lookup; nullptr when this is not an object or has no such key.
+  const Json* get(const std::string& key) const;
+};
+
+// Throws std::runtime_error("json: ... at offset N") on malformed input or trailing junk.
+Json parseJson(std::string_view text);
+
+// ---- HTTP client ----
+
+struct HttpResponse {
+  int status = 0;
+  std::map<std::string, std::string> headers;  // names lower-cased
+  std::string body;
+  std::string raw;
+};
+
+// "127.0.0.1:1234" -> a connected blocking socket, or -1.
+int connectTo(const std::string& address);
+// Sends `request` as is (then FIN if halfClose), reads until EOF (or the deadline), parses
+// status/headers/body. status 0: no parsable response (raw holds what came).
+HttpResponse httpExchange(const std::string& address, std::string_view request,
+                          std::chrono::milliseconds deadline = std::chrono::seconds(10),
+                          bool halfClose = false);
+HttpResponse get(const std::string& address, std::string_view path,
+                 std::string_view method = "GET");
+
+// ---- Prometheus text ----
+
+// Sample value for an exact series, e.g. `ringway_downstream_connections_total{listener="a"}`;
+// nullopt when absent.
+std::optional<double> sample(const std::string& metricsText, const std::string& series);
+// Sum of every sample of `name` whose label set contains all of `labels` ("k=\"v\"" pieces).
+double sumOf(const std::string& metricsText, const std::string& name,
+             const std::vector<std::string>& labels = {});
+// Family names from the "# TYPE name type" lines.
+std::map<std::string, std::string> familyTypes(const std::string& metricsText);
+
+// ---- echo backend ----
+
+class EchoBackend {
+ public:
+  EchoBackend();  // listens on 127.0.0.1:0
+  ~EchoBackend();
+  const std::string& address() const { return address_; }
+  uint64_t accepted() const { return accepted_.load(); }
+
+ private:
+  void serve(int fd);
+  int listenFd_ = -1;
+  std::string address_;
+  std::atomic<bool> stop_{false};
+  std::atomic<uint64_t> accepted_{0};
+  std::thread acceptor_;
+  std::vector<std::thread> conns_;
+};
+
+// ---- a running proxy with its admin endpoint ----
+
+struct Proxy {
+  std::unique_ptr<Server> server;
+  std::unique_ptr<AdminServer> admin;
+  std::string admin_address() const { return admin->boundAddress(); }
+};
+
+// workers, one tcp listener per name (all on 127.0.0.1:0) routed to one cluster "backend"
+// at backendAddress; admin on 127.0.0.1:0.
+std::string proxyYaml(unsigned workers, const std::vector<std::string>& listeners,
+                      const std::string& backendAddress);
+Proxy startProxy(const std::string& yaml, AdminServer::Options opt = {});
+
+bool waitFor(const std::function<bool()>& cond,
+             std::chrono::milliseconds limit = std::chrono::seconds(10));
+
+}  // namespace ringway::core::test
