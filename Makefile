@@ -8,9 +8,10 @@ SUDO       := $(if $(filter 0,$(shell id -u)),,sudo)
 
 # Debian 12 packages needed to build and test (nothing is downloaded at build time).
 DEPS := build-essential cmake pkg-config liburing-dev libssl-dev libyaml-cpp-dev \
-        prometheus-cpp-dev libgtest-dev libgmock-dev libcli11-dev openssl curl python3
+        prometheus-cpp-dev libgtest-dev libgmock-dev libcli11-dev libhttp-parser-dev \
+        openssl curl python3
 
-.PHONY: deps build run test sanitize check clean
+.PHONY: deps build run test sanitize check bench clean
 deps:  ## install what is missing, nothing else (idempotent)
 	@missing=$$(for p in $(DEPS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
 	  | grep -q 'install ok installed' || echo $$p; done); \
@@ -37,6 +38,9 @@ sanitize: deps  ## AddressSanitizer + UndefinedBehaviorSanitizer build and test 
 	cmake --build $(ASAN_BUILD) -j$(JOBS)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --test-dir $(ASAN_BUILD) --output-on-failure -j$(JOBS) --timeout 600
+
+bench: build  ## side-by-side benchmarks vs nginx/HAProxy (bench/README.md); QUICK=1 for a smoke run
+	bench/run $(if $(QUICK),--quick) $(BENCH_ARGS)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

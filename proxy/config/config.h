@@ -29,6 +29,8 @@ struct Address {
 enum class Protocol { Tcp, Http, TlsPassthrough };
 enum class LbPolicy { RoundRobin, Random };
 enum class LogLevel { Debug, Info, Warn, Error };
+// auto: io_uring when the probe says it works, else epoll (one log line says why).
+enum class Backend { Auto, IoUring, Epoll };
 
 // The spelling used in ringway.yaml, also for logs and the admin endpoint.
 constexpr std::string_view toString(Protocol p) {
@@ -65,7 +67,20 @@ constexpr std::string_view toString(LogLevel l) {
   return "?";
 }
 
+constexpr std::string_view toString(Backend b) {
+  switch (b) {
+  case Backend::Auto:
+    return "auto";
+  case Backend::IoUring:
+    return "io_uring";
+  case Backend::Epoll:
+    return "epoll";
+  }
+  return "?";
+}
+
 struct IoConfig {
+  Backend backend = Backend::Auto;
   std::size_t buffer_size = 16 * 1024;          // bytes per provided buffer
   uint32_t buffers_per_worker = 512;            // power of two
   std::optional<std::size_t> zerocopy_threshold;  // nullopt = off

@@ -73,7 +73,14 @@ constexpr bool AllowPortZero = true;
 
 // ---- io ----
 
+constexpr Backend Backends[] = {Backend::Auto, Backend::IoUring, Backend::Epoll};
+
 constexpr Key<IoConfig> IoKeys[] = {
+    {"backend", Optional,
+     [](Reader& r, const Node& n, const std::string& p, IoConfig& io) {
+       if (auto v = readEnum(r, n, p, Backends))
+         io.backend = *v;
+     }},
     {"buffer_size", Optional,
      [](Reader& r, const Node& n, const std::string& p, IoConfig& io) {
        if (auto v = readSize(r, n, p, 1024, 1024 * 1024))

@@ -7,6 +7,7 @@
 
 #include <cstring>
 
+#include "io/epoll_loop.h"
 #include "io/log.h"
 #include "io/uring_loop.h"
 
@@ -54,21 +55,33 @@ bool Worker::setUp() {
     if (int rc = pthread_setaffinity_np(pthread_self(), sizeof set, &set); rc != 0)
       LOG_WARN("cannot pin to cpu %ld: %s", id_ % (cpus > 0 ? cpus : 1), std::strerror(rc));
   }
-  io::UringOptions o;
-  o.ringEntries = cfg_->io.ring_entries;
-  o.bufferSize = static_cast<uint32_t>(cfg_->io.buffer_size);
-  o.bufferCount = cfg_->io.buffers_per_worker;
-  o.zerocopyThreshold = cfg_->io.zerocopy_threshold.value_or(0);
-  o.maxQueuedBytes = cfg_->io.max_inflight_per_connection;
-  auto loop = io::UringLoop::create(o);
-  if (!loop.ok()) {
-    failure_ = std::string(loop.error().what) + ": " + std::strerror(loop.error().code);
-    return false;
+  if (cfg_->io.backend == config::Backend::Epoll) {
+    io::EpollOptions o;
+    o.bufferSize = static_cast<uint32_t>(cfg_->io.buffer_size);
+    o.bufferCount = cfg_->io.buffers_per_worker;
+    o.maxQueuedBytes = cfg_->io.max_inflight_per_connection;
+    auto loop = io::EpollLoop::create(o);
+    if (!loop.ok()) {
+      failure_ = std::string(loop.error().what) + ": " + std::strerror(loop.error().code);
+      return false;
+    }
+    loop_.reset(loop.value());
+  } else {
+    io::UringOptions o;
+    o.ringEntries = cfg_->io.ring_entries;
+    o.bufferSize = static_cast<uint32_t>(cfg_->io.buffer_size);
+    o.bufferCount = cfg_->io.buffers_per_worker;
+    o.zerocopyThreshold = cfg_->io.zerocopy_threshold.value_or(0);
+    o.maxQueuedBytes = cfg_->io.max_inflight_per_connection;
+    auto loop = io::UringLoop::create(o);
+    if (!loop.ok()) {
+      failure_ = std::string(loop.error().what) + ": " + std::strerror(loop.error().code);
+      return false;
+    }
+    LOG_DEBUG("io_uring ring ready: mode=%s entries=%u buffers=%ux%u", loop.value()->ring().mode(),
+              o.ringEntries, o.bufferCount, o.bufferSize);
+    loop_.reset(loop.value());
   }
-  auto* ul = loop.value();
-  loop_.reset(ul);
-  LOG_DEBUG("io_uring ring ready: mode=%s entries=%u buffers=%ux%u", ul->ring().mode(),
-            o.ringEntries, o.bufferCount, o.bufferSize);
   for (std::size_t i = 0; i < cfg_->clusters.size(); ++i)
     balancers_.push_back(std::make_unique<net::Balancer>(
         cfg_->clusters[i], 0x9e3779b97f4a7c15ULL * static_cast<uint64_t>(id_ + 1 + i)));

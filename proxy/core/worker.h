@@ -16,8 +16,6 @@
 
 namespace ringway::core {
 
-enum class Backend { IoUring };
-
 class Worker final : private io::TickHandler, private io::WakeHandler {
  public:
   enum class State { Starting, Serving, Failed, Draining, Stopped };
