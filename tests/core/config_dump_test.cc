@@ -1,0 +1,131 @@
+// config::toJson / toYaml: every effective value appears, the YAML loads back to the same
+// config, and the JSON writer escapes what it must.
+#include "config/dump.h"
+
+#include <gtest/gtest.h>
+
+#include "admin_test_support.h"
+#include "config/loader.h"
+
+namespace ringway::config {
+namespace {
+
+constexpr const char* kFull = R"(workers: 3
+cpu_affinity: true
+log_level: debug
+admin: { address: "127.0.0.1:9901" }
+io:
+  buffer_size: 32KiB
+  buffers_per_worker: 1024
+  zerocopy_threshold: 64KiB
+  ring_entries: 4096
+  max_inflight_per_connection: 1MiB
+defaults: { connect_timeout: 2s, idle_timeout: 5m, drain_timeout: 0s }
+listeners:
+  - name: pg
+    address: "0.0.0.0:15432"
+    protocol: tcp
+    routes: [ { cluster: db } ]
+    idle_timeout: 90s
+    backlog: 128
+  - name: web
+    address: "[::1]:8443"
+    protocol: tcp
+    routes: [ { cluster: www } ]
+clusters:
+  - name: db
+    endpoints: [ { address: "10.0.0.1:5432", weight: 3 }, { address: "10.0.0.2:5432" } ]
+    lb: random
+    connect_timeout: 250ms
+  - name: www
+    endpoints: [ { address: "10.0.1.1:443" } ]
+)";
+
+TEST(ConfigDump, Formats) {
+  EXPECT_EQ(formatDuration(Duration(0)), "0ms");
+  EXPECT_EQ(formatDuration(Duration(250)), "250ms");
+  EXPECT_EQ(formatDuration(Duration(1500)), "1500ms");
+  EXPECT_EQ(formatDuration(Duration(30'000)), "30s");
+  EXPECT_EQ(formatDuration(Duration(90'000)), "90s");
+  EXPECT_EQ(formatDuration(Duration(300'000)), "5m");
+  EXPECT_EQ(formatDuration(Duration(7'200'000)), "2h");
+}
+
+TEST(ConfigDump, JsonHasEveryEffectiveValue) {
+  const auto cfg = loadString(kFull, "full.yaml");
+  const std::string j = toJson(*cfg);
+  const core::test::Json doc = core::test::parseJson(j);
+  EXPECT_EQ(doc.get("workers")->number(), 3);
+  EXPECT_EQ(doc.get("workers_resolved")->number(), 3);
+  EXPECT_EQ(doc.get("log_level")->str(), "debug");
+  EXPECT_EQ(doc.get("admin")->get("address")->str(), "127.0.0.1:9901");
+  EXPECT_EQ(doc.get("io")->get("buffer_size")->str(), "32KiB");
+  EXPECT_EQ(doc.get("io")->get("zerocopy_threshold")->str(), "64KiB");
+  EXPECT_EQ(doc.get("io")->get("max_inflight_per_connection")->str(), "1MiB");
+  EXPECT_EQ(doc.get("defaults")->get("drain_timeout")->str(), "0ms");
+  const auto& ls = doc.get("listeners")->array();
+  ASSERT_EQ(ls.size(), 2u);
+  EXPECT_EQ(ls[0].get("idle_timeout")->str(), "90s");
+  EXPECT_EQ(ls[0].get("backlog")->number(), 128);
+  EXPECT_EQ(ls[1].get("address")->str(), "[::1]:8443");
+  EXPECT_EQ(ls[1].get("protocol")->str(), "tcp");
+  EXPECT_EQ(ls[1].get("idle_timeout")->str(), "5m") << "listener default comes from defaults";
+  const auto& cs = doc.get("clusters")->array();
+  EXPECT_EQ(cs[0].get("lb")->str(), "random");
+  EXPECT_EQ(cs[0].get("endpoints")->array()[0].get("weight")->number(), 3);
+  EXPECT_EQ(cs[1].get("connect_timeout")->str(), "2s");
+}
+
+TEST(ConfigDump, OffAndAutoSpellings) {
+  const auto cfg = loadString(
+      "workers: auto\nadmin: off\nlisteners: [ { name: a, address: \"127.0.0.1:1\", routes: "
+      "[ { cluster: c } ] } ]\nclusters: [ { name: c, endpoints: [ { address: "
+      "\"127.0.0.1:2\" } ] } ]\n",
+      "auto.yaml");
+  const core::test::Json doc = core::test::parseJson(toJson(*cfg));
+  EXPECT_EQ(doc.get("workers")->str(), "auto");
+  EXPECT_GE(doc.get("workers_resolved")->number(), 1);
+  EXPECT_EQ(doc.get("admin")->get("address")->str(), "off");
+  EXPECT_EQ(doc.get("io")->get("zerocopy_threshold")->str(), "off");
+  const std::string y = toYaml(*cfg);
+  EXPECT_NE(y.find("(workers: auto = "), std::string::npos) << y;
+  const auto back = loadString(y, "back.yaml");
+  EXPECT_TRUE(back->workers_auto);
+  EXPECT_FALSE(back->admin.address.has_value());
+  EXPECT_FALSE(back->io.zerocopy_threshold.has_value());
+}
+
+TEST(ConfigDump, YamlLoadsBackToTheSameConfig) {
+  const auto cfg = loadString(kFull, "full.yaml");
+  const std::string y = toYaml(*cfg);
+  EXPECT_EQ(y.rfind("# effective configuration of full.yaml\n", 0), 0u) << y;
+  const auto back = loadString(y, "back.yaml");
+  EXPECT_EQ(toJson(*back), toJson(*cfg)) << y;
+  EXPECT_EQ(back->clusters[0].endpoints[1].address.port(), 5432);
+}
+
+TEST(JsonWriter, EscapesAndNests) {
+  JsonWriter w(false);
+  w.beginObject();
+  w.key("s").string("a\"b\\c\nd\x01\x7f\xc3\xa9");
+  w.key("n").number(uint64_t{18446744073709551615u});
+  w.key("i").number(int64_t{-3});
+  w.key("e").beginArray().endArray();
+  w.key("o").beginObject().endObject();
+  w.key("a").beginArray().boolean(true).null().beginObject().key("k").number(int64_t{1});
+  w.endObject().endArray();
+  w.endObject();
+  EXPECT_EQ(w.str(), R"({"s":"a\"b\\c\nd\u0001\u007f)"
+                     "\xc3\xa9"
+                     R"(","n":18446744073709551615,"i":-3,"e":[],"o":{},"a":[true,null,{"k":1}]})");
+  const core::test::Json doc = core::test::parseJson(w.str());
+  EXPECT_EQ(doc.get("s")->str(), "a\"b\\c\nd\x01\x7f\xc3\xa9");
+
+  JsonWriter p;  // pretty
+  p.beginObject().key("x").beginArray().number(int64_t{1}).number(int64_t{2}).endArray();
+  p.endObject();
+  EXPECT_EQ(p.str(), "{\n  \"x\": [\n    1,\n    2\n  ]\n}");
+}
+
+}  // namespace
+}  // namespace ringway::config
