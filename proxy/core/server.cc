@@ -65,8 +65,9 @@ void Server::start() {
     }
   }
   for (std::size_t l = 0; l < cfg_->listeners.size(); ++l)
-    LOG_INFO("listener=%s protocol=tcp listening on %s (%u workers, %s)",
-             cfg_->listeners[l].name.c_str(), bound_[l].c_str(), n,
+    LOG_INFO("listener=%s protocol=%s listening on %s (%u workers, %s)",
+             cfg_->listeners[l].name.c_str(),
+             std::string(config::toString(cfg_->listeners[l].protocol)).c_str(), bound_[l].c_str(), n,
              std::string(config::toString(cfg_->io.backend)).c_str());
 }
 

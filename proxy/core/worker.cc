@@ -85,11 +85,15 @@ bool Worker::setUp() {
   for (std::size_t i = 0; i < cfg_->clusters.size(); ++i)
     balancers_.push_back(std::make_unique<net::Balancer>(
         cfg_->clusters[i], 0x9e3779b97f4a7c15ULL * static_cast<uint64_t>(id_ + 1 + i)));
+  ctx_ = std::make_unique<net::WorkerContext>(net::WorkerContext{id_, *loop_, *cfg_, balancers_});
   for (std::size_t i = 0; i < cfg_->listeners.size(); ++i) {
-    const config::Listener& l = cfg_->listeners[i];
-    net::Balancer& b = *balancers_[l.routes.front().cluster_index];
-    listeners_.push_back(std::make_unique<net::TcpListener>(*loop_, l, b, listenFds_[i]));
-    listenFds_[i] = -1;  // the acceptor owns it now
+    auto l = net::makeListener(*ctx_, cfg_->listeners[i], listenFds_[i]);
+    if (!l) {
+      failure_ = "listener '" + cfg_->listeners[i].name + "': protocol not supported";
+      return false;
+    }
+    listenFds_[i] = -1;  // the listener owns it now
+    listeners_.push_back(std::move(l));
   }
   loop_->setTick(100, *this);
   loop_->setWake(*this);

@@ -12,7 +12,7 @@
 #include "config/config.h"
 #include "io/loop.h"
 #include "net/balancer.h"
-#include "net/tcp_proxy.h"
+#include "net/listener.h"
 
 namespace ringway::core {
 
@@ -38,7 +38,7 @@ class Worker final : private io::TickHandler, private io::WakeHandler {
   const std::string& failure() const { return failure_; }  // when Failed
   // Read by metrics at scrape time; valid while Serving or Draining.
   io::Loop* loop() const { return loop_.get(); }
-  const std::vector<std::unique_ptr<net::TcpListener>>& listeners() const { return listeners_; }
+  const std::vector<std::unique_ptr<net::Listener>>& listeners() const { return listeners_; }
   uint64_t activeSessions() const { return active_.load(std::memory_order_relaxed); }
   // getrusage(RUSAGE_THREAD) of the worker thread, refreshed every tick (100 ms).
   struct Usage {
@@ -70,7 +70,8 @@ class Worker final : private io::TickHandler, private io::WakeHandler {
   Usage usage_;
   std::unique_ptr<io::Loop> loop_;
   std::vector<std::unique_ptr<net::Balancer>> balancers_;
-  std::vector<std::unique_ptr<net::TcpListener>> listeners_;
+  std::vector<std::unique_ptr<net::Listener>> listeners_;
+  std::unique_ptr<net::WorkerContext> ctx_;
   uint64_t drainDeadline_ = 0;
   bool draining_ = false;
   bool closedAll_ = false;

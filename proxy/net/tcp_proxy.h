@@ -8,6 +8,7 @@
 #include "config/config.h"
 #include "io/loop.h"
 #include "net/balancer.h"
+#include "net/listener.h"
 #include "net/listener_stats.h"
 
 namespace ringway::net {
@@ -61,20 +62,19 @@ class TcpSession final : public io::StreamHandler, public io::Deferred, public I
   uint8_t bits_ = 0;
 };
 
-class TcpListener final : public io::AcceptHandler {
+class TcpListener final : public Listener {
  public:
   TcpListener(io::Loop& loop, const config::Listener& cfg, Balancer& balancer, int listenFd);
-  ~TcpListener();
+  ~TcpListener() override;
   void onAccept(int fd) override;
   void onAcceptError(int err) override;
-  // Called about every 100 ms: idle timeouts, resuming accepts after EMFILE.
-  void onTick();
-  void stopAccepting();
-  bool acceptStopped() const { return !acceptor_ || acceptor_->stopped(); }
-  void closeAll();
-  uint64_t activeSessions() const { return sessions_; }
-  ListenerStats& stats() { return stats_; }
-  const config::Listener& config() const { return cfg_; }
+  void onTick() override;
+  void stopAccepting() override;
+  bool acceptStopped() const override { return !acceptor_ || acceptor_->stopped(); }
+  void closeAll() override;
+  uint64_t activeSessions() const override { return sessions_; }
+  ListenerStats& stats() override { return stats_; }
+  const config::Listener& config() const override { return cfg_; }
 
  private:
   friend class TcpSession;
