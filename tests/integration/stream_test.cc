@@ -1,0 +1,414 @@
+// Bytes through the in-process proxy: full-duplex random streams, many connections at once,
+// half-close in each direction, RST propagation.
+#include <gtest/gtest.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+
+#include <atomic>
+#include <cstring>
+#include <future>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "integration/support.h"
+
+namespace ringway::itest {
+namespace {
+
+constexpr uint64_t KiB = 1024, MiB = 1024 * 1024;
+
+struct StreamParam {
+  unsigned workers;
+  const char* zerocopy;  // io.zerocopy_threshold
+};
+
+std::string paramName(const ::testing::TestParamInfo<StreamParam>& i) {
+  return std::to_string(i.param.workers) + "Workers" +
+         (std::strcmp(i.param.zerocopy, "off") == 0 ? "" : "ZeroCopy");
+}
+
+// ---------------------------------------------------------------------------------------
+// 1. Full duplex: the client sends X while the upstream sends Y, on several connections.
+
+class Bidirectional : public ::testing::TestWithParam<StreamParam> {};
+
+TEST_P(Bidirectional, RandomStreamsBothWaysArriveIntact) {
+  REQUIRE_URING();
+  const uint64_t seed = testSeed();
+  SCOPED_TRACE("seed=" + hex64(seed) + " (rerun with RINGWAY_IT_SEED=" + hex64(seed) + ")");
+  auto records = std::make_shared<std::vector<handlers::DuplexRecord>>();
+  auto mu = std::make_shared<std::mutex>();
+  Backend backend(handlers::duplex(records, mu));
+  ProxyConfig pc;
+  pc.workers = GetParam().workers;
+  pc.zerocopy = GetParam().zerocopy;
+  pc.endpoints = {backend.address()};
+  InProcessProxy proxy(pc);
+
+  constexpr int Conns = 3;
+  std::vector<std::future<std::string>> clients;
+  std::vector<uint64_t> seeds;
+  for (int i = 0; i < Conns; ++i) {
+    const uint64_t s = mix(seed + static_cast<uint64_t>(i));
+    // Several MiB each way, lengths not multiples of anything.
+    const uint64_t up = scaled(6 * MiB) + s % (256 * KiB);
+    const uint64_t down = scaled(5 * MiB) + (s >> 20) % (256 * KiB);
+    seeds.push_back(s);
+    clients.push_back(std::async(std::launch::async, [&proxy, s, up, down] {
+      return runDuplexClient(proxy.port(), s, up, down, 60s);
+    }));
+  }
+  for (int i = 0; i < Conns; ++i) {
+    const std::string problems = clients[static_cast<std::size_t>(i)].get();
+    EXPECT_EQ(problems, "") << "connection " << i << " (stream seed " << hex64(seeds[i]) << ")";
+  }
+  ASSERT_TRUE(waitFor([&] { return backend.finished() == Conns; }, 10s))
+      << "backend handlers finished: " << backend.finished() << " of " << Conns;
+  std::lock_guard<std::mutex> g(*mu);
+  ASSERT_EQ(records->size(), static_cast<std::size_t>(Conns));
+  for (const auto& r : *records) {
+    EXPECT_TRUE(r.intact) << r.report;
+    EXPECT_EQ(r.pump.sendErr, 0) << "backend send: " << std::strerror(r.pump.sendErr) << " after "
+                                 << r.pump.sent << " of " << r.header.down << " bytes";
+    EXPECT_EQ(r.pump.read.end, End::Eof) << "backend read ended with " << toString(r.pump.read.end);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Workers, Bidirectional,
+                         ::testing::Values(StreamParam{1, "off"}, StreamParam{2, "off"},
+                                           StreamParam{1, "4KiB"}, StreamParam{2, "4KiB"}),
+                         paramName);
+
+// ---------------------------------------------------------------------------------------
+// 2. Many connections at once, each with a small random payload, echoed and checked.
+
+class ManyConnections : public ::testing::TestWithParam<unsigned> {};
+
+TEST_P(ManyConnections, EveryConnectionEchoesItsOwnPayload) {
+  REQUIRE_URING();
+  const uint64_t seed = testSeed();
+  SCOPED_TRACE("seed=" + hex64(seed) + " (rerun with RINGWAY_IT_SEED=" + hex64(seed) + ")");
+  // Four descriptors per connection live in this process: client, proxy's two, echo's.
+  std::size_t n = 1000;
+  rlimit rl{};
+  ::getrlimit(RLIMIT_NOFILE, &rl);
+  if (rl.rlim_cur < n * 4 + 256) {
+    n = rl.rlim_cur > 512 ? (rl.rlim_cur - 256) / 4 : 64;
+    std::printf("note: RLIMIT_NOFILE %llu: using %zu connections\n",
+                static_cast<unsigned long long>(rl.rlim_cur), n);
+  }
+  EchoServer echo;
+  ProxyConfig pc;
+  pc.workers = GetParam();
+  pc.endpoints = {echo.address()};
+  InProcessProxy proxy(pc);
+
+  struct Conn {
+    Fd fd;
+    std::unique_ptr<StreamChecker> in;
+    uint64_t seed = 0, len = 0, sent = 0;
+    bool connected = false, finSent = false, done = false;
+    End end = End::Open;
+    int err = 0;
+  };
+  std::vector<Conn> conns(n);
+  // Open them all first, so all are open at once, then exchange.
+  for (std::size_t i = 0; i < n; ++i) {
+    Conn& c = conns[i];
+    c.seed = mix(seed ^ (i * 0x9e3779b97f4a7c15ULL));
+    c.len = 1 + c.seed % (8 * KiB);
+    c.in = std::make_unique<StreamChecker>("conn " + std::to_string(i), c.seed, c.len);
+    c.fd.reset(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    ASSERT_TRUE(c.fd) << "socket: " << std::strerror(errno);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(proxy.port());
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    const int rc = ::connect(c.fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a);
+    ASSERT_TRUE(rc == 0 || errno == EINPROGRESS) << "connect " << i << ": " << std::strerror(errno);
+  }
+  std::vector<pollfd> pfds(n);
+  std::vector<uint8_t> buf(16 * KiB);
+  Deadline d(30s);
+  std::size_t connected = 0, done = 0;
+  // Phase 1: all connected. Phase 2: send, read the echo, FIN, read to EOF.
+  while (done < n && !d.expired()) {
+    for (std::size_t i = 0; i < n; ++i) {
+      Conn& c = conns[i];
+      short ev = 0;
+      if (!c.done) {
+        if (!c.connected) ev = POLLOUT;
+        else if (connected == n) ev = static_cast<short>(POLLIN | (c.sent < c.len ? POLLOUT : 0));
+      }
+      pfds[i] = {c.done ? -1 : c.fd.get(), ev, 0};
+    }
+    if (::poll(pfds.data(), n, d.remainingMs(100)) <= 0) continue;
+    for (std::size_t i = 0; i < n; ++i) {
+      Conn& c = conns[i];
+      const short re = pfds[i].revents;
+      if (re == 0 || c.done) continue;
+      if (!c.connected) {
+        int soerr = 0;
+        socklen_t sl = sizeof soerr;
+        ::getsockopt(c.fd.get(), SOL_SOCKET, SO_ERROR, &soerr, &sl);
+        if (soerr != 0) {
+          c.done = true, c.end = End::Error, c.err = soerr, ++done;
+          continue;
+        }
+        c.connected = true;
+        ++connected;
+        continue;
+      }
+      if ((re & POLLOUT) && c.sent < c.len) {
+        std::vector<uint8_t> out(c.len - c.sent);
+        RandomStream(c.seed).fill(c.sent, out.data(), out.size());
+        const ssize_t w = ::send(c.fd.get(), out.data(), out.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w > 0) c.sent += static_cast<uint64_t>(w);
+      }
+      if (re & (POLLIN | POLLHUP | POLLERR)) {
+        const ssize_t k = ::recv(c.fd.get(), buf.data(), buf.size(), MSG_DONTWAIT);
+        if (k > 0) {
+          c.in->feed(buf.data(), static_cast<std::size_t>(k));
+        } else if (k == 0 || (errno != EAGAIN && errno != EINTR)) {
+          c.end = k == 0 ? End::Eof : (errno == ECONNRESET ? End::Reset : End::Error);
+          c.err = k == 0 ? 0 : errno;
+          c.done = true;
+          ++done;
+          continue;
+        }
+      }
+      // Everything echoed: say we're done; the echo's FIN comes back through the proxy.
+      if (!c.finSent && c.in->received() >= c.len) {
+        ::shutdown(c.fd.get(), SHUT_WR);
+        c.finSent = true;
+      }
+    }
+  }
+  std::size_t bad = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const Conn& c = conns[i];
+    if (c.in->intact() && c.end == End::Eof) continue;
+    if (++bad > 10) continue;  // the first ten tell the story
+
+    ADD_FAILURE() << "conn " << i << " (connected=" << c.connected << ", sent " << c.sent << "/"
+                  << c.len << ", ended " << toString(c.end)
+                  << (c.err ? std::string(" ") + std::strerror(c.err) : "") << "): "
+                  << c.in->report();
+  }
+  EXPECT_EQ(bad, 0u) << "of " << n << " connections; connected " << connected << ", done " << done
+                     << ", echo accepted " << echo.accepted() << "\n" << proxy.stats();
+}
+
+INSTANTIATE_TEST_SUITE_P(Workers, ManyConnections, ::testing::Values(1u, 2u),
+                         [](const auto& i) { return std::to_string(i.param) + "Workers"; });
+
+// ---------------------------------------------------------------------------------------
+// 3. Half-close: a FIN goes through, the other direction stays open.
+
+class HalfClose : public ::testing::TestWithParam<unsigned> {
+ protected:
+  void SetUp() override {
+    seed_ = testSeed();
+    aLen_ = scaled(1 * MiB) + seed_ % (64 * KiB);
+    bLen_ = scaled(1 * MiB) + (seed_ >> 24) % (64 * KiB);
+  }
+  uint64_t seed_ = 0, aLen_ = 0, bLen_ = 0;  // a: client -> upstream, b: upstream -> client
+};
+
+TEST_P(HalfClose, ClientFinReachesUpstreamWhichStillAnswers) {
+  REQUIRE_URING();
+  SCOPED_TRACE("seed=" + hex64(seed_) + " (rerun with RINGWAY_IT_SEED=" + hex64(seed_) + ")");
+  const uint64_t aSeed = mix(seed_), bSeed = mix(seed_ + 1), aLen = aLen_, bLen = bLen_;
+  std::promise<std::string> upstreamSide;
+  auto upstreamResult = upstreamSide.get_future();
+  Backend backend([&, aSeed, bSeed, aLen, bLen](int fd) {
+    // Read all of a up to the client's FIN first; only then answer with b.
+    StreamChecker in("client->upstream", aSeed, aLen);
+    StreamChecker none("none", 0, 0);
+    PumpOptions o;
+    o.finAfterSend = false;
+    PumpResult r = pump(fd, RandomStream(0), 0, in, Deadline(30s), o);
+    std::string problems;
+    if (r.read.end != End::Eof)
+      problems += std::string("upstream did not see the client's FIN: ") + toString(r.read.end) + "\n";
+    if (!in.intact()) problems += in.report() + "\n";
+    if (problems.empty()) {
+      PumpOptions o2;
+      o2.readToEof = false;  // we already saw EOF
+      PumpResult w = pump(fd, RandomStream(bSeed), bLen, none, Deadline(30s), o2);
+      if (w.sendErr != 0)
+        problems += std::string("upstream's answer after the FIN failed: ") +
+                    std::strerror(w.sendErr) + " after " + std::to_string(w.sent) + " bytes\n";
+    }
+    upstreamSide.set_value(problems);
+  });
+  ProxyConfig pc;
+  pc.workers = GetParam();
+  pc.endpoints = {backend.address()};
+  InProcessProxy proxy(pc);
+
+  Fd c = connectLoopback(proxy.port());
+  ASSERT_TRUE(c);
+  StreamChecker in("upstream->client", bSeed, bLen);
+  PumpResult r = pump(c.get(), RandomStream(aSeed), aLen, in, Deadline(60s));
+  ASSERT_EQ(upstreamResult.wait_for(30s), std::future_status::ready) << "upstream never finished";
+  EXPECT_EQ(upstreamResult.get(), "");
+  EXPECT_EQ(r.sendErr, 0) << std::strerror(r.sendErr);
+  EXPECT_EQ(r.read.end, End::Eof) << toString(r.read.end);
+  EXPECT_TRUE(in.intact()) << in.report();
+}
+
+TEST_P(HalfClose, UpstreamFinReachesClientWhichStillSends) {
+  REQUIRE_URING();
+  SCOPED_TRACE("seed=" + hex64(seed_) + " (rerun with RINGWAY_IT_SEED=" + hex64(seed_) + ")");
+  const uint64_t aSeed = mix(seed_), bSeed = mix(seed_ + 1), aLen = aLen_, bLen = bLen_;
+  std::promise<std::string> upstreamSide;
+  auto upstreamResult = upstreamSide.get_future();
+  Backend backend([&, aSeed, bSeed, aLen, bLen](int fd) {
+    // Send all of b and FIN at once, then read what the client sends after that.
+    StreamChecker none("none", 0, 0);
+    PumpOptions o;
+    o.readToEof = false;
+    PumpResult w = pump(fd, RandomStream(bSeed), bLen, none, Deadline(30s), o);
+    std::string problems;
+    if (w.sendErr != 0) problems += std::string("upstream send: ") + std::strerror(w.sendErr) + "\n";
+    StreamChecker in("client->upstream", aSeed, aLen);
+    PumpOptions o2;
+    o2.finAfterSend = false;
+    PumpResult r = pump(fd, RandomStream(0), 0, in, Deadline(30s), o2);
+    if (r.read.end != End::Eof)
+      problems += std::string("upstream read after its FIN ended with ") + toString(r.read.end) +
+                  (r.read.err ? std::string(" (") + std::strerror(r.read.err) + ")" : "") + "\n";
+    if (!in.intact()) problems += in.report() + "\n";
+    upstreamSide.set_value(problems);
+  });
+  ProxyConfig pc;
+  pc.workers = GetParam();
+  pc.endpoints = {backend.address()};
+  InProcessProxy proxy(pc);
+
+  Fd c = connectLoopback(proxy.port());
+  ASSERT_TRUE(c);
+  // First everything from upstream, up to its FIN ...
+  StreamChecker in("upstream->client", bSeed, bLen);
+  PumpOptions o;
+  o.finAfterSend = false;
+  PumpResult r = pump(c.get(), RandomStream(0), 0, in, Deadline(30s), o);
+  EXPECT_EQ(r.read.end, End::Eof) << "client did not see the upstream's FIN: " << toString(r.read.end);
+  EXPECT_TRUE(in.intact()) << in.report();
+  // ... then the client's whole stream the other way, and its FIN.
+  StreamChecker none("none", 0, 0);
+  PumpOptions o2;
+  o2.readToEof = false;
+  PumpResult w = pump(c.get(), RandomStream(aSeed), aLen, none, Deadline(30s), o2);
+  EXPECT_EQ(w.sendErr, 0) << "client send after the upstream's FIN: " << std::strerror(w.sendErr)
+                          << " after " << w.sent << " of " << aLen << " bytes";
+  ASSERT_EQ(upstreamResult.wait_for(30s), std::future_status::ready) << "upstream never finished";
+  EXPECT_EQ(upstreamResult.get(), "");
+  // Both FINs passed: the proxy closes the client's socket as well.
+  EXPECT_EQ(readToEnd(c.get(), Deadline(10s)).end, End::Eof);
+}
+
+INSTANTIATE_TEST_SUITE_P(Workers, HalfClose, ::testing::Values(1u, 2u),
+                         [](const auto& i) { return std::to_string(i.param) + "Workers"; });
+
+// ---------------------------------------------------------------------------------------
+// 4. RST on one side becomes RST on the other.
+
+class ResetPropagation : public ::testing::TestWithParam<unsigned> {};
+
+TEST_P(ResetPropagation, UpstreamResetReachesClient) {
+  REQUIRE_URING();
+  Backend backend(handlers::resetter(5));
+  ProxyConfig pc;
+  pc.workers = GetParam();
+  pc.endpoints = {backend.address()};
+  InProcessProxy proxy(pc);
+  for (int i = 0; i < 4; ++i) {  // a few, so both workers get some with 2
+    Fd c = connectLoopback(proxy.port());
+    ASSERT_TRUE(c);
+    ASSERT_EQ(sendAll(c.get(), "hello", 5, Deadline(5s)), 0);
+    const ReadEnd r = readToEnd(c.get(), Deadline(10s));
+    EXPECT_EQ(r.end, End::Reset) << "connection " << i << ": client saw " << toString(r.end)
+                                 << (r.err ? std::string(" ") + std::strerror(r.err) : "")
+                                 << " instead of ECONNRESET";
+  }
+}
+
+TEST_P(ResetPropagation, ClientResetReachesUpstream) {
+  REQUIRE_URING();
+  std::mutex mu;
+  std::vector<ReadEnd> seen;
+  std::atomic<int> greeted{0};
+  Backend backend([&](int fd) {
+    char hello[5];
+    std::size_t got = 0;
+    readExact(fd, hello, 5, Deadline(10s), &got);
+    ++greeted;
+    const ReadEnd r = readToEndOrReset(fd, Deadline(5s));
+    std::lock_guard<std::mutex> g(mu);
+    seen.push_back(r);
+  });
+  ProxyConfig pc;
+  pc.workers = GetParam();
+  pc.endpoints = {backend.address()};
+  InProcessProxy proxy(pc);
+  constexpr int N = 4;
+  for (int i = 0; i < N; ++i) {
+    Fd c = connectLoopback(proxy.port());
+    ASSERT_TRUE(c);
+    ASSERT_EQ(sendAll(c.get(), "hello", 5, Deadline(5s)), 0);
+    ASSERT_TRUE(waitFor([&] { return greeted.load() == i + 1; }, 10s)) << "hello never arrived";
+    resetClose(c);
+  }
+  ASSERT_TRUE(waitFor([&] { return backend.finished() == N; }, 15s));
+  std::lock_guard<std::mutex> g(mu);
+  for (const ReadEnd& r : seen)
+    EXPECT_EQ(r.end, End::Reset) << "upstream saw " << toString(r.end)
+                                 << (r.err ? std::string(" ") + std::strerror(r.err) : "")
+                                 << " instead of ECONNRESET after the client's RST";
+}
+
+// The client resets while the upstream is streaming to it: the upstream's sends must fail
+// soon rather than the proxy holding the connection open.
+TEST_P(ResetPropagation, ClientResetStopsUpstreamStream) {
+  REQUIRE_URING();
+  const uint64_t seed = testSeed();
+  SCOPED_TRACE("seed=" + hex64(seed));
+  std::promise<PumpResult> upstreamSide;
+  auto upstreamResult = upstreamSide.get_future();
+  Backend backend([&](int fd) {
+    StreamChecker none("none", 0, 0);
+    PumpOptions o;
+    o.finAfterSend = false;
+    o.readToEof = false;
+    upstreamSide.set_value(pump(fd, RandomStream(seed), 1ULL << 40, none, Deadline(20s), o));
+  });
+  ProxyConfig pc;
+  pc.workers = GetParam();
+  pc.endpoints = {backend.address()};
+  InProcessProxy proxy(pc);
+  Fd c = connectLoopback(proxy.port());
+  ASSERT_TRUE(c);
+  std::vector<uint8_t> buf(1 * MiB);
+  std::size_t got = 0;
+  readExact(c.get(), buf.data(), buf.size(), Deadline(10s), &got);
+  ASSERT_EQ(got, buf.size());
+  resetClose(c);
+  ASSERT_EQ(upstreamResult.wait_for(30s), std::future_status::ready);
+  const PumpResult r = upstreamResult.get();
+  EXPECT_TRUE(r.sendErr == ECONNRESET || r.sendErr == EPIPE)
+      << "upstream send ended with " << (r.sendErr ? std::strerror(r.sendErr) : "no error")
+      << " after " << r.sent << " bytes; expected ECONNRESET/EPIPE once the client reset";
+}
+
+INSTANTIATE_TEST_SUITE_P(Workers, ResetPropagation, ::testing::Values(1u, 2u),
+                         [](const auto& i) { return std::to_string(i.param) + "Workers"; });
+
+}  // namespace
+}  // namespace ringway::itest
