@@ -31,7 +31,7 @@ enum class ErrorKind : uint8_t {
 struct Failure {
   ErrorKind kind = ErrorKind::None;
   const char* reason = "";      // static OpenSSL reason string, never null
-  const char* detail = nullptr; // static; for Verify, e.g. "Hostname mismatch"
+  const char* detail = nullptr; // static; for Verify, e.g. "hostname mismatch"
 };
 
 struct IoResult {
