@@ -158,6 +158,7 @@ void walk(const Config& c, Sink& s) {
 
   s.key("io");
   s.beginMap();
+  s.kv("backend", std::string(toString(c.io.backend)));
   s.kv("buffer_size", formatSize(c.io.buffer_size));
   s.kv("buffers_per_worker", static_cast<uint64_t>(c.io.buffers_per_worker));
   s.kv("zerocopy_threshold",

@@ -216,7 +216,7 @@ AdminServer::Response AdminServer::respond(std::string_view method,
       w.beginObject();
       w.key("id").number(static_cast<int64_t>(wk->id()));
       w.key("state").string(workerStateName(s));
-      w.key("backend").string(live ? wk->loop()->backend() : "io_uring");
+      w.key("backend").string(live ? wk->loop()->backend() : backendName(server_));
       w.key("ring_mode").string(live ? wk->loop()->ringMode() : "");
       w.key("active_connections").number(wk->activeSessions());
       w.key("buffers_free")

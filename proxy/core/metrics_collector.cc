@@ -212,11 +212,17 @@ void workerFamilies(const Server& server, std::vector<prometheus::MetricFamily>&
 
 }  // namespace
 
+const char* backendName(const Server& server) {
+  for (const auto& w : server.workers())
+    if (readable(*w)) return w->loop()->backend();
+  return server.config().io.backend == config::Backend::Epoll ? "epoll" : "io_uring";
+}
+
 std::vector<prometheus::MetricFamily> MetricsCollector::Collect() const {
   std::vector<prometheus::MetricFamily> out;
   auto info = metrics::gaugeFamily("ringway_build_info",
                                    "Always 1; the labels say which ringway is running.");
-  addGauge(info, {{"backend", "io_uring"}, {"version", RINGWAY_VERSION}}, 1);
+  addGauge(info, {{"backend", backendName(server_)}, {"version", RINGWAY_VERSION}}, 1);
   out.push_back(std::move(info));
   listenerFamilies(server_, out);
   workerFamilies(server_, out);

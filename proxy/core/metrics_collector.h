@@ -18,6 +18,10 @@ class Server;
 // admin endpoint /workers spell them.
 const char* workerStateName(Worker::State s);
 
+// "io_uring" or "epoll": what the workers run (config io.backend "auto" means io_uring unless
+// main.cc fell back to epoll).
+const char* backendName(const Server& server);
+
 class MetricsCollector final : public prometheus::Collectable {
  public:
   // server must outlive the collector and must have been start()ed (workers() is read).

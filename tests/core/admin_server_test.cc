@@ -112,6 +112,36 @@ TEST(AdminServer, CountersMoveByWhatWasSent) {
             1);
 }
 
+// The epoll backend has no ring: the io_uring families are absent, not zero, and the rest
+// is counted the same way.
+TEST(AdminServer, EpollBackendReportsNoRingFamilies) {
+  EchoBackend backend;
+  Proxy p = startProxy(proxyYaml(2, {"alpha"}, backend.address(), "epoll"));
+  const std::string alpha = p.server->boundAddresses()[0];
+  for (int i = 0; i < 3; ++i) echoThrough(alpha, 20'000, 300 + static_cast<uint32_t>(i));
+  std::string m;
+  ASSERT_TRUE(waitFor([&] {
+    m = get(p.admin_address(), "/metrics").body;
+    return sample(m, R"(ringway_downstream_connections_active{listener="alpha"})") == 0.0;
+  })) << m;
+  EXPECT_EQ(value(m, R"(ringway_build_info{backend="epoll",version=")" RINGWAY_VERSION R"("})"),
+            1);
+  EXPECT_EQ(value(m, R"(ringway_downstream_connections_total{listener="alpha"})"), 3);
+  EXPECT_EQ(value(m, R"(ringway_downstream_bytes_total{direction="rx",listener="alpha"})"),
+            60'000);
+  EXPECT_EQ(value(m, R"(ringway_downstream_bytes_total{direction="tx",listener="alpha"})"),
+            60'000);
+  EXPECT_GT(sumOf(m, "ringway_syscalls_total"), 0);
+  const auto types = familyTypes(m);
+  for (const char* absent : {"ringway_io_uring_enter_total", "ringway_io_uring_sqes_submitted_total",
+                             "ringway_io_uring_cqes_total", "ringway_worker_loop_iterations_total",
+                             "ringway_worker_loop_batch_cqes"})
+    EXPECT_EQ(types.count(absent), 0u) << absent;
+  const Json workers = parseJson(get(p.admin_address(), "/workers").body);
+  for (const Json& w : workers.get("workers")->array())
+    EXPECT_EQ(w.get("backend")->str(), "epoll");
+}
+
 TEST(AdminServer, Endpoints) {
   REQUIRE_URING();
   EchoBackend backend;

@@ -106,9 +106,9 @@ struct Proxy {
 };
 
 // workers, one tcp listener per name (all on 127.0.0.1:0) routed to one cluster "backend"
-// at backendAddress; admin on 127.0.0.1:0.
+// at backendAddress; admin on 127.0.0.1:0; io.backend = ioBackend.
 std::string proxyYaml(unsigned workers, const std::vector<std::string>& listeners,
-                      const std::string& backendAddress);
+                      const std::string& backendAddress, const std::string& ioBackend = "io_uring");
 Proxy startProxy(const std::string& yaml, AdminServer::Options opt = {});
 
 bool waitFor(const std::function<bool()>& cond,

@@ -59,6 +59,7 @@ TEST(ConfigDump, JsonHasEveryEffectiveValue) {
   EXPECT_EQ(doc.get("workers_resolved")->number(), 3);
   EXPECT_EQ(doc.get("log_level")->str(), "debug");
   EXPECT_EQ(doc.get("admin")->get("address")->str(), "127.0.0.1:9901");
+  EXPECT_EQ(doc.get("io")->get("backend")->str(), "auto");
   EXPECT_EQ(doc.get("io")->get("buffer_size")->str(), "32KiB");
   EXPECT_EQ(doc.get("io")->get("zerocopy_threshold")->str(), "64KiB");
   EXPECT_EQ(doc.get("io")->get("max_inflight_per_connection")->str(), "1MiB");
