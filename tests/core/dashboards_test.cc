@@ -1,0 +1,149 @@
+// dashboards/: the Grafana dashboard parses, the alert rules pass promtool, and every metric
+// they (and the README) name is one a running ringway really exposes.
+#include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include "admin_test_support.h"
+
+namespace ringway::core::test {
+namespace {
+
+const std::string kDir = std::string(RINGWAY_SOURCE_DIR) + "/dashboards";
+
+std::string readFile(const std::string& path) {
+  std::ifstream in(path);
+  EXPECT_TRUE(in.good()) << "cannot read " << path;
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void collectExprs(const Json& j, std::vector<std::string>& out) {
+  if (j.isObject()) {
+    for (const auto& [k, v] : j.object()) {
+      if ((k == "expr" || k == "definition") && v.isString()) out.push_back(v.str());
+      if (k == "query" && v.isObject() && v.get("query") && v.get("query")->isString())
+        out.push_back(v.get("query")->str());
+      collectExprs(v, out);
+    }
+  } else if (j.isArray()) {
+    for (const auto& v : j.array()) collectExprs(v, out);
+  }
+}
+
+std::vector<std::string> dashboardExprs() {
+  std::vector<std::string> out;
+  collectExprs(parseJson(readFile(kDir + "/ringway.json")), out);
+  return out;
+}
+
+std::vector<std::string> alertExprs() {
+  std::vector<std::string> out;
+  const YAML::Node doc = YAML::LoadFile(kDir + "/alerts.yml");
+  for (const auto& g : doc["groups"])
+    for (const auto& r : g["rules"]) out.push_back(r["expr"].as<std::string>());
+  const YAML::Node tests = YAML::LoadFile(kDir + "/alerts_test.yml");
+  for (const auto& t : tests["tests"])
+    for (const auto& s : t["input_series"]) out.push_back(s["series"].as<std::string>());
+  return out;
+}
+
+std::set<std::string> metricNames(const std::vector<std::string>& texts) {
+  static const std::regex name("ringway_[a-zA-Z0-9_]+");
+  std::set<std::string> out;
+  for (const auto& t : texts)
+    for (auto it = std::sregex_iterator(t.begin(), t.end(), name); it != std::sregex_iterator();
+         ++it)
+      out.insert(it->str());
+  return out;
+}
+
+TEST(Dashboards, GrafanaJsonIsWellFormed) {
+  const Json d = parseJson(readFile(kDir + "/ringway.json"));
+  ASSERT_TRUE(d.isObject());
+  EXPECT_EQ(d.get("title")->str(), "ringway");
+  EXPECT_FALSE(d.get("uid")->str().empty());
+  const auto& panels = d.get("panels")->array();
+  ASSERT_GE(panels.size(), 15u);
+  std::set<double> ids;
+  std::set<std::string> titles;
+  for (const Json& p : panels) {
+    const std::string title = p.get("title")->str();
+    EXPECT_TRUE(ids.insert(p.get("id")->number()).second) << "duplicate panel id: " << title;
+    ASSERT_NE(p.get("gridPos"), nullptr) << title;
+    if (p.get("type")->str() == "row") continue;
+    titles.insert(title);
+    ASSERT_NE(p.get("targets"), nullptr) << title;
+    ASSERT_FALSE(p.get("targets")->array().empty()) << title;
+    for (const Json& t : p.get("targets")->array())
+      EXPECT_NE(t.get("expr")->str().find("ringway_"), std::string::npos) << title;
+  }
+  // What the issue asks the dashboard to show.
+  for (const char* want :
+       {"Active connections by listener", "Bytes/s by listener and direction",
+        "Upstream connect errors/s", "Syscalls/s per worker", "SQEs/s by op", "CQEs/s by op",
+        "CQEs per wakeup", "Provided buffers free per worker", "ENOBUFS/s per worker",
+        "CPU per worker"})
+    EXPECT_EQ(titles.count(want), 1u) << want;
+}
+
+TEST(Dashboards, AlertRulesPassPromtool) {
+  if (std::system("command -v promtool >/dev/null 2>&1") != 0)
+    GTEST_SKIP() << "promtool not installed (Debian: apt-get install prometheus)";
+  const std::string check = "promtool check rules " + kDir + "/alerts.yml";
+  EXPECT_EQ(std::system(check.c_str()), 0) << check;
+  const std::string unit = "cd " + kDir + " && promtool test rules alerts_test.yml";
+  EXPECT_EQ(std::system(unit.c_str()), 0) << unit;
+}
+
+TEST(Dashboards, EveryReferencedMetricIsExposedAndDocumented) {
+  REQUIRE_URING();
+  EchoBackend backend;
+  Proxy p = startProxy(proxyYaml(2, {"l"}, backend.address()));
+  {
+    const int fd = connectTo(p.server->boundAddresses()[0]);  // make every family non-empty
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::send(fd, "x", 1, MSG_NOSIGNAL), 1);
+    char c;
+    EXPECT_EQ(::recv(fd, &c, 1, 0), 1);
+    ::close(fd);
+  }
+  ASSERT_EQ(get(p.admin_address(), "/healthz").status, 200);  // admin_requests_total exists
+  const std::string m = get(p.admin_address(), "/metrics").body;
+  const auto types = familyTypes(m);
+  ASSERT_GT(types.size(), 20u) << m;
+
+  auto exposed = [&](const std::string& name) {
+    if (types.count(name)) return true;
+    for (const char* suffix : {"_bucket", "_sum", "_count"}) {
+      const std::string s(suffix);
+      if (name.size() > s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0) {
+        const auto it = types.find(name.substr(0, name.size() - s.size()));
+        if (it != types.end() && it->second == "histogram") return true;
+      }
+    }
+    return false;
+  };
+  const auto dash = metricNames(dashboardExprs());
+  EXPECT_GE(dash.size(), 15u);
+  for (const auto& n : dash) EXPECT_TRUE(exposed(n)) << "dashboard uses " << n << "\n" << m;
+  for (const auto& n : metricNames(alertExprs()))
+    EXPECT_TRUE(exposed(n)) << "alerts use " << n << "\n" << m;
+
+  // And the other way round: every family the exposer emits is documented.
+  const std::string readme = readFile(kDir + "/README.md");
+  for (const auto& [name, type] : types)
+    EXPECT_NE(readme.find("`" + name + "`"), std::string::npos)
+        << name << " (" << type << ") is not documented in dashboards/README.md";
+  const auto documented = metricNames({readme});
+  for (const auto& n : documented) EXPECT_TRUE(exposed(n)) << "README documents " << n;
+}
+
+}  // namespace
+}  // namespace ringway::core::test
