@@ -39,6 +39,7 @@ enum Flag : uint16_t {
   CloseAfterFlush = 1 << 9,
   Blocked = 1 << 10,       // writeBlocked() was true; onWritable() owed
   WriteFailed = 1 << 11,
+  RecvCancelSent = 1 << 12,  // one cancel per armed recv: data in flight keeps coming till then
 };
 
 }  // namespace
@@ -85,9 +86,10 @@ class UringStream final : public Stream, private Completion {
 
   void readStop() override {
     clear(WantRead);
-    if (has(Reading)) {
+    if (has(Reading) && !has(RecvCancelSent)) {
       io_uring_sqe* s = loop_.ring().sqe();
       io_uring_prep_cancel64(s, userData(this, TagRecv), 0);
+      set(RecvCancelSent);
     }
     if (has(Starved)) {
       clear(Starved);
@@ -202,7 +204,7 @@ class UringStream final : public Stream, private Completion {
   void onRecv(int res, uint32_t flags) {
     const bool more = (flags & IORING_CQE_F_MORE) != 0;
     if (!more) {
-      clear(Reading);
+      clear(Reading | RecvCancelSent);
       --inflight_;
     }
     BufferRef data;
