@@ -59,7 +59,8 @@ void Ring::reserve(unsigned n) {
 }
 
 __kernel_timespec* Ring::stashTimespec(uint64_t ms) {
-  if (tsUsed_ == ts_.size()) submit();  // submit() empties the stash
+  // submit() empties the stash. Callers building a link chain stash before taking SQEs.
+  if (tsUsed_ == ts_.size()) submit();
   __kernel_timespec* t = &ts_[tsUsed_++];
   t->tv_sec = static_cast<long long>(ms / 1000);
   t->tv_nsec = static_cast<long long>((ms % 1000) * 1000000);

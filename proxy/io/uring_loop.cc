@@ -68,13 +68,17 @@ class UringStream final : public Stream, private Completion {
 
   void connect(const sockaddr* addr, socklen_t len, uint64_t timeoutMs) override {
     Ring& r = loop_.ring();
-    r.reserve(2);  // connect and its timeout must go in one submission
+    // Connect and its timeout must go in one submission, so nothing may submit between the
+    // two SQEs: make room first, then stash the timespec (which may itself submit when its
+    // stash is full), and only then take the SQEs.
+    r.reserve(2);
+    __kernel_timespec* ts = r.stashTimespec(timeoutMs);
     io_uring_sqe* s = r.sqe();
     io_uring_prep_connect(s, fd_, addr, len);
     io_uring_sqe_set_data64(s, userData(this, TagConnect));
     s->flags |= IOSQE_IO_LINK;
     io_uring_sqe* t = r.sqe();
-    io_uring_prep_link_timeout(t, r.stashTimespec(timeoutMs), 0);
+    io_uring_prep_link_timeout(t, ts, 0);
     set(Connecting);
     ++inflight_;
   }
