@@ -5,11 +5,13 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <cstring>
 #include <memory>
 #include <string>
 
 #include "config/loader.h"
 #include "core/admin_server.h"
+#include "core/sd_notify.h"
 #include "core/server.h"
 #include "io/log.h"
 #include "io/probe.h"
@@ -48,6 +50,13 @@ void raiseFdLimit() {
               static_cast<unsigned long>(rl.rlim_max));
 }
 
+// For Type=notify systemd units (deploy/systemd); without $NOTIFY_SOCKET it does nothing.
+void notifyManager(const std::string& state) {
+  auto sent = core::sdNotify(state);
+  if (!sent.ok())
+    LOG_WARN("sd_notify: %s: %s", sent.error().what, std::strerror(sent.error().code));
+}
+
 // Waits for SIGTERM/SIGINT: the first drains, a second one (or the drain finishing) ends it.
 int runUntilSignal(core::Server& server) {
   sigset_t set;
@@ -67,6 +76,7 @@ int runUntilSignal(core::Server& server) {
                  sig == SIGTERM ? "SIGTERM" : "SIGINT",
                  static_cast<long long>(server.config().defaults.drain_timeout.count()));
         draining = true;
+        notifyManager("STOPPING=1");
         server.drain();
       } else {
         LOG_INFO("second signal: closing every connection now");
@@ -174,6 +184,8 @@ int main(int argc, char** argv) {
   }
   LOG_INFO("ringway %s serving with %u workers (%s), config %s", RINGWAY_VERSION, cfg->workers,
            std::string(config::toString(cfg->io.backend)).c_str(), configPath.c_str());
+  notifyManager("READY=1\nSTATUS=serving with " + std::to_string(cfg->workers) + " workers (" +
+                std::string(config::toString(cfg->io.backend)) + ")");
   const int rc = runUntilSignal(server);
   if (admin) admin->stop();
   return rc;
