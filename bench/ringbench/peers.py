@@ -310,7 +310,7 @@ def ringway_yaml(lab, ports, features, workers=1):
         "admin: off",
         # RINGWAY_IO overrides the io block, for sweeps (bench/README.md "Buffer pool sweep").
         "io: { " + os.environ.get("RINGWAY_IO",
-                                  "buffer_size: 16KiB, buffers_per_worker: 512, "
+                                  "buffer_size: 16KiB, buffers_per_worker: 256, "
                                   "zerocopy_threshold: off") + " }",
         "defaults: { connect_timeout: 1s, idle_timeout: 300s, drain_timeout: 1s }",
         "listeners:", *listeners,

@@ -12,7 +12,7 @@ namespace ringway::io {
 
 struct EpollOptions {
   uint32_t bufferSize = 16 * 1024;
-  uint32_t bufferCount = 512;
+  uint32_t bufferCount = 256;
   std::size_t maxQueuedBytes = 256 * 1024;
 };
 

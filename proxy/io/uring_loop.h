@@ -14,7 +14,7 @@ namespace ringway::io {
 struct UringOptions {
   unsigned ringEntries = 1024;
   uint32_t bufferSize = 16 * 1024;
-  uint32_t bufferCount = 512;
+  uint32_t bufferCount = 256;
   std::size_t zerocopyThreshold = 0;  // 0 = off
   std::size_t maxQueuedBytes = 256 * 1024;  // per stream, see Stream::writeBlocked()
   bool tryDeferTaskrun = true;

@@ -121,7 +121,7 @@ TEST(Load, DefaultsFromConfigH) {
   ASSERT_TRUE(cfg->admin.address.has_value()) << "admin is on unless `admin: off`";
   EXPECT_EQ(cfg->admin.address->text, "127.0.0.1:9901");
   EXPECT_EQ(cfg->io.buffer_size, 16u * 1024);
-  EXPECT_EQ(cfg->io.buffers_per_worker, 512u);
+  EXPECT_EQ(cfg->io.buffers_per_worker, 256u);
   EXPECT_FALSE(cfg->io.zerocopy_threshold.has_value());
   EXPECT_EQ(cfg->io.ring_entries, 1024u);
   EXPECT_EQ(cfg->io.max_inflight_per_connection, 256u * 1024);
