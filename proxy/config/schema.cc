@@ -214,13 +214,21 @@ constexpr Key<Listener> ListenerKeys[] = {
        if (auto v = readInt(r, n, p, 1, 65535))
          l.backlog = static_cast<int>(*v);
      }},
+    {"tls", Optional, readListenerTls},
+    {"client_hello_timeout", Optional,
+     [](Reader& r, const Node& n, const std::string& p, Listener& l) {
+       if (auto v = readDuration(r, n, p, Duration(1)))
+         l.client_hello_timeout = *v;
+     }},
 };
 
 void checkListener(Reader& r, const std::string& path, const Listener& l) {
-  // v1 tcp proxying forwards to the first route only; a second one would be silently ignored.
-  if (l.protocol == Protocol::Tcp && l.routes.size() > 1)
+  // Plain tcp proxying forwards to the first route only; a second one would be silently
+  // ignored. With tls the SNI picks among them.
+  if (l.protocol == Protocol::Tcp && !l.tls && l.routes.size() > 1)
     r.problemAt(indexed(join(path, "routes"), 1),
                 "tcp listeners take one route (got " + std::to_string(l.routes.size()) + ")");
+  checkListenerTls(r, path, l);
 }
 
 // ---- clusters ----
@@ -265,6 +273,7 @@ constexpr Key<Cluster> ClusterKeys[] = {
        if (auto v = readDuration(r, n, p, Duration(1)))
          c.connect_timeout = *v;
      }},
+    {"tls", Optional, readClusterTls},
 };
 
 // ---- top level ----

@@ -137,6 +137,7 @@ void validateConfig(Reader& r, Config& cfg) {
   checkUniqueNames(r, cfg.clusters, "clusters", "cluster");
   resolveRoutes(r, cfg);
   checkAddresses(r, cfg);
+  loadTls(r, cfg);
 }
 
 } // namespace ringway::config
