@@ -12,6 +12,8 @@
 
 namespace ringway::net {
 
+class TlsWorker;
+
 class Listener : public io::AcceptHandler {
  public:
   virtual ~Listener() = default;
@@ -32,10 +34,16 @@ struct WorkerContext {
   io::Loop& loop;
   const config::Config& config;
   std::vector<std::unique_ptr<Balancer>>& balancers;
+  // TLS state of this worker, made by the first listener or cluster that needs it
+  // (net/tls_worker.h: tlsWorker(), acceptStream(), upstreamStream()).
+  std::shared_ptr<TlsWorker> tls{};
 };
 
 // Builds the listener for cfg.protocol; takes ownership of listenFd.
 std::unique_ptr<Listener> makeListener(WorkerContext& ctx, const config::Listener& cfg,
                                        int listenFd);
+// The same without the TLS set-up around it (makeListener calls it).
+std::unique_ptr<Listener> makeProtocolListener(WorkerContext& ctx, const config::Listener& cfg,
+                                               int listenFd);
 
 }  // namespace ringway::net

@@ -5,6 +5,8 @@
 #include <atomic>
 #include <cstdint>
 
+#include "net/tls_stats.h"
+
 namespace ringway::net {
 
 struct ListenerStats {
@@ -18,6 +20,7 @@ struct ListenerStats {
   std::atomic<uint64_t> idleTimeouts{0};
   std::atomic<uint64_t> resets{0};          // RSTs seen on either side
   std::atomic<uint64_t> upstreamActive{0};  // gauge
+  TlsStats tls;                             // listeners or clusters with tls only
 };
 
 }  // namespace ringway::net
