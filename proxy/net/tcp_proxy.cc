@@ -11,6 +11,7 @@
 #include "io/assert.h"
 #include "io/log.h"
 #include "net/socket.h"
+#include "net/tls_worker.h"
 
 namespace ringway::net {
 
@@ -25,20 +26,21 @@ void sub(std::atomic<uint64_t>& c) {
 // ---------------------------------------------------------------------------------------
 // TcpSession
 
-TcpSession::TcpSession(TcpListener& l, std::unique_ptr<io::Stream> client)
-    : listener_(l), client_(std::move(client)) {
+TcpSession::TcpSession(TcpListener& l, std::unique_ptr<io::Stream> client, Balancer& balancer,
+                       std::vector<io::BufferRef> early)
+    : listener_(l), balancer_(balancer), early_(std::move(early)), client_(std::move(client)) {
   client_->setHandler(this);
 }
 
 TcpSession::~TcpSession() = default;
 
 void TcpSession::start() {
-  endpoint_ = static_cast<uint16_t>(listener_.balancer_.pick());
+  endpoint_ = static_cast<uint16_t>(balancer_.pick());
   connectUpstream();
 }
 
 void TcpSession::connectUpstream() {
-  const config::Cluster& c = listener_.balancer_.cluster();
+  const config::Cluster& c = balancer_.cluster();
   const config::Address& a = c.endpoints[endpoint_].address;
   ++attempts_;
   auto fd = listener_.loop_.socket(a.sa()->sa_family);
@@ -50,6 +52,15 @@ void TcpSession::connectUpstream() {
     return;
   }
   upstream_ = listener_.loop_.stream(fd.value());
+  if (listener_.ctx_ != nullptr) {  // TLS to the cluster, when it says so
+    const auto index = static_cast<std::size_t>(&c - listener_.ctx_->config.clusters.data());
+    upstream_ = upstreamStream(*listener_.ctx_, index, listener_.stats_, std::move(upstream_));
+    if (!upstream_) {
+      bump(listener_.stats_.connectErrors);
+      closeBoth(io::CloseMode::Now);
+      return;
+    }
+  }
   upstream_->setHandler(this);
   bump(listener_.stats_.upstreamActive);
   upstream_->connect(a.sa(), a.length, static_cast<uint64_t>(c.connect_timeout.count()));
@@ -63,6 +74,9 @@ void TcpSession::onConnect(io::Stream& s, int err) {
   }
   bits_ |= Connected;
   listener_.touch(*this);
+  for (io::BufferRef& b : early_) upstream_->write(std::move(b));
+  early_.clear();
+  if (bits_ & ClientDone) upstream_->shutdownWrite();  // the client's FIN came meanwhile
   // The client is read only once the upstream is there: nothing piles up meanwhile, and a
   // failed attempt can move to the next endpoint without losing bytes.
   client_->readStart();
@@ -70,7 +84,7 @@ void TcpSession::onConnect(io::Stream& s, int err) {
 }
 
 void TcpSession::failConnect(int err) {
-  const config::Cluster& c = listener_.balancer_.cluster();
+  const config::Cluster& c = balancer_.cluster();
   const bool timeout = err == -ETIMEDOUT;
   bump(timeout ? listener_.stats_.connectTimeouts : listener_.stats_.connectErrors);
   const bool retry = attempts_ < c.endpoints.size() && !client_->closing();
@@ -93,6 +107,10 @@ void TcpSession::onData(io::Stream& s, io::BufferRef data) {
   const bool fromClient = &s == client_.get();
   bump(fromClient ? listener_.stats_.bytesIn : listener_.stats_.bytesOut, data.size());
   listener_.touch(*this);
+  if (!(bits_ & Connected)) {  // a gate's reads still in flight: keep them for the upstream
+    early_.push_back(std::move(data));
+    return;
+  }
   io::Stream& to = other(s);
   to.write(std::move(data));  // the received buffer itself goes out: no copy
   // Backpressure: the peer's queue is full, so stop reading until it drains (onWritable).
@@ -109,6 +127,7 @@ void TcpSession::onWritable(io::Stream& s) {
 void TcpSession::onReadEnd(io::Stream& s, int err) {
   const bool fromClient = &s == client_.get();
   bits_ |= fromClient ? ClientDone : UpstreamDone;
+  if (err == 0 && !(bits_ & Connected)) return;  // passed on once connected (onConnect)
   if (err == 0) {
     // Half-close: pass the FIN on; the other direction stays open.
     other(s).shutdownWrite();
@@ -173,8 +192,8 @@ void TcpSession::runDeferred() { delete this; }
 // TcpListener
 
 TcpListener::TcpListener(io::Loop& loop, const config::Listener& cfg, Balancer& balancer,
-                         int listenFd)
-    : loop_(loop), cfg_(cfg), balancer_(balancer) {
+                         int listenFd, WorkerContext* ctx)
+    : loop_(loop), cfg_(cfg), balancer_(balancer), ctx_(ctx) {
   idle_.prev = idle_.next = &idle_;
   acceptor_ = loop_.acceptor(listenFd, *this);
 }
@@ -191,11 +210,25 @@ void TcpListener::onAccept(int fd) {
   loop_.countSyscall();
   bump(stats_.accepted);
   bump(stats_.active);
+  if (gate_) {
+    gate_->accept(loop_.stream(fd));
+    return;
+  }
   ++sessions_;
-  auto* s = new TcpSession(*this, loop_.stream(fd));
+  auto* s = new TcpSession(*this, loop_.stream(fd), balancer_);
   touch(*s);
   s->start();
 }
+
+void TcpListener::startSession(std::unique_ptr<io::Stream> client, Balancer& balancer,
+                               std::vector<io::BufferRef> early) {
+  ++sessions_;
+  auto* s = new TcpSession(*this, std::move(client), balancer, std::move(early));
+  touch(*s);
+  s->start();
+}
+
+void TcpListener::gateDropped() { sub(stats_.active); }
 
 void TcpListener::onAcceptError(int err) {
   bump(stats_.acceptErrors);
@@ -218,6 +251,7 @@ void TcpListener::onTick() {
     acceptResumeAt_ = 0;
     if (acceptor_) acceptor_->resume();
   }
+  if (gate_) gate_->onTick(now);
   const uint64_t limit = static_cast<uint64_t>(cfg_.idle_timeout.count());
   if (limit == 0) return;
   // Least recently active first: stop at the first one still within its timeout.
@@ -262,6 +296,7 @@ void TcpListener::stopAccepting() {
 }
 
 void TcpListener::closeAll() {
+  if (gate_) gate_->closeAll();
   for (IdleLink* l = idle_.next; l != &idle_;) {
     auto* s = static_cast<TcpSession*>(l);
     l = l->next;

@@ -24,7 +24,9 @@ struct IdleLink {
 
 class TcpSession final : public io::StreamHandler, public io::Deferred, public IdleLink {
  public:
-  TcpSession(TcpListener& l, std::unique_ptr<io::Stream> client);
+  // `early`: bytes already read from the client (a peeked ClientHello), sent upstream first.
+  TcpSession(TcpListener& l, std::unique_ptr<io::Stream> client, Balancer& balancer,
+             std::vector<io::BufferRef> early = {});
   ~TcpSession();
   void start();
   // Close both sides now (idle timeout, end of drain).
@@ -54,6 +56,8 @@ class TcpSession final : public io::StreamHandler, public io::Deferred, public I
   void maybeFinish();
 
   TcpListener& listener_;
+  Balancer& balancer_;  // the route's cluster
+  std::vector<io::BufferRef> early_;  // client bytes read before the upstream was connected
   std::unique_ptr<io::Stream> client_;
   std::unique_ptr<io::Stream> upstream_;
   std::unique_ptr<io::Stream> failed_;  // a previous attempt, freed once it has closed
@@ -62,9 +66,22 @@ class TcpSession final : public io::StreamHandler, public io::Deferred, public I
   uint8_t bits_ = 0;
 };
 
+// Runs between accept and the session (a TLS handshake, a ClientHello peek): takes each
+// accepted client and ends with TcpListener::startSession() or a close + gateDropped().
+class AcceptGate {
+ public:
+  virtual ~AcceptGate() = default;
+  virtual void accept(std::unique_ptr<io::Stream> client) = 0;
+  virtual void onTick(uint64_t nowMs) = 0;
+  virtual void closeAll() = 0;
+  virtual uint64_t pending() const = 0;
+};
+
 class TcpListener final : public Listener {
  public:
-  TcpListener(io::Loop& loop, const config::Listener& cfg, Balancer& balancer, int listenFd);
+  // ctx (optional): upstream streams go through net::upstreamStream (TLS to clusters).
+  TcpListener(io::Loop& loop, const config::Listener& cfg, Balancer& balancer, int listenFd,
+              WorkerContext* ctx = nullptr);
   ~TcpListener() override;
   void onAccept(int fd) override;
   void onAcceptError(int err) override;
@@ -72,9 +89,19 @@ class TcpListener final : public Listener {
   void stopAccepting() override;
   bool acceptStopped() const override { return !acceptor_ || acceptor_->stopped(); }
   void closeAll() override;
-  uint64_t activeSessions() const override { return sessions_; }
+  uint64_t activeSessions() const override {
+    return sessions_ + (gate_ ? gate_->pending() : 0);
+  }
   ListenerStats& stats() override { return stats_; }
   const config::Listener& config() const override { return cfg_; }
+
+  void setGate(std::unique_ptr<AcceptGate> gate) { gate_ = std::move(gate); }
+  // A client the gate let through, to `balancer`'s cluster.
+  void startSession(std::unique_ptr<io::Stream> client, Balancer& balancer,
+                    std::vector<io::BufferRef> early = {});
+  // A client the gate closed instead (counted as accepted and active until now).
+  void gateDropped();
+  io::Loop& loop() { return loop_; }
 
  private:
   friend class TcpSession;
@@ -85,6 +112,8 @@ class TcpListener final : public Listener {
   io::Loop& loop_;
   const config::Listener& cfg_;
   Balancer& balancer_;
+  WorkerContext* ctx_;
+  std::unique_ptr<AcceptGate> gate_;
   std::unique_ptr<io::Acceptor> acceptor_;
   ListenerStats stats_;
   IdleLink idle_;  // sentinel: idle_.next is the least recently active
