@@ -8,7 +8,7 @@ SUDO       := $(if $(filter 0,$(shell id -u)),,sudo)
 
 # Debian 12 packages needed to build and test (nothing is downloaded at build time).
 DEPS := build-essential cmake pkg-config liburing-dev libssl-dev libyaml-cpp-dev \
-        prometheus-cpp-dev libgtest-dev libgmock-dev libcli11-dev libhttp-parser-dev \
+        prometheus-cpp-dev libgtest-dev libgmock-dev libcli11-dev libhttp-parser-dev libre2-dev \
         openssl curl python3
 
 .PHONY: deps build run test sanitize check bench clean
