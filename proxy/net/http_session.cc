@@ -1,0 +1,779 @@
+// The HttpSession state machine: client input, the exchange with the upstream, timers and
+// closing. Heads and local responses are written in http_heads.cc.
+#include "net/http_session.h"
+
+#include <cerrno>
+#include <cstring>
+
+#include "http/chars.h"
+#include "http/error.h"
+#include "io/assert.h"
+#include "io/log.h"
+#include "io/send_queue.h"
+
+namespace ringway::net {
+
+using io::bump;
+
+namespace {
+constexpr std::size_t NoForward = SIZE_MAX;
+// Client buffers held unparsed (a pipelined request behind the current one) before reading
+// pauses: bounded memory per connection however fast a client pipelines.
+constexpr unsigned MaxHeldBuffers = 2;
+}  // namespace
+
+HttpSession::HttpSession(HttpListener& l, std::unique_ptr<io::Stream> client)
+    : l_(l), client_(std::move(client)), req_(http::Parser::Kind::Request, l.requestLimits()) {
+  client_->setHandler(this);
+}
+
+HttpSession::~HttpSession() {
+  if (inq_ != nullptr) l_.giveQueue(inq_);
+}
+
+void HttpSession::start() {
+  // From accept on: a client that connects and sends nothing (or dribbles) is cut off after
+  // request_header_timeout, not after the much longer idle timeout.
+  setTimer(TimerKind::Header, 0);
+  updateReading();
+}
+
+// ---------------------------------------------------------------------------------------
+// Client stream events
+
+void HttpSession::onConnect(io::Stream&, int) {}  // the client stream is accepted, not dialled
+
+void HttpSession::onData(io::Stream&, io::BufferRef data) {
+  bump(l_.stats().bytesIn, data.size());
+  if (has(Closing) || has(Finished)) return;
+  l_.touch(*this);
+  if (has(Tunnel)) {
+    tunnelData(*client_, std::move(data));
+    return;
+  }
+  if (has(Lingering)) return;  // dropped: the answer is out, the connection is closing
+  if (reqPhase_ == ReqPhase::Head && !has(HeadBytes)) {
+    set(HeadBytes);
+    if (timer_ == TimerKind::None) setTimer(TimerKind::Header, 0);
+  }
+  if (inq_ == nullptr) inq_ = l_.takeQueue();
+  inq_->push(std::move(data));
+  pumpClient();
+}
+
+void HttpSession::onReadEnd(io::Stream&, int err) {
+  if (has(Closing)) return;
+  if (err != 0) {
+    if (err == -ECONNRESET) bump(l_.stats().resets);
+    LOG_DEBUG("listener=%s: client read error: %s", l_.config().name.c_str(), std::strerror(-err));
+    closeClient(io::CloseMode::Now);
+    return;
+  }
+  set(ClientEof);
+  clear(ClientReading);
+  if (has(Tunnel)) {
+    if (up_ != nullptr) up_->stream().shutdownWrite();
+    if (has(UpEof) || up_ == nullptr) closeClient(io::CloseMode::Graceful);
+    return;
+  }
+  if (has(Lingering)) {
+    closeClient(io::CloseMode::Graceful);
+    return;
+  }
+  if (inq_ == nullptr) onClientEofDrained();  // else the pump sees it once the held bytes are parsed
+}
+
+void HttpSession::onClientEofDrained() {
+  switch (reqPhase_) {
+    case ReqPhase::Head:
+      // Closed between requests, or in the middle of a head: either way nobody is left to
+      // answer.
+      if (req_.finish().event != http::Event::Closed)
+        LOG_DEBUG("listener=%s: client closed in the middle of a request head",
+                  l_.config().name.c_str());
+      closeClient(io::CloseMode::Graceful);
+      return;
+    case ReqPhase::Body:
+      LOG_DEBUG("listener=%s: client closed in the middle of a request body",
+                l_.config().name.c_str());
+      closeClient(io::CloseMode::Graceful);
+      return;
+    case ReqPhase::Done:
+      return;  // the response goes on; endExchange() closes after it
+  }
+}
+
+void HttpSession::onWritable(io::Stream&) {
+  if (has(ClientBlocked)) {
+    clear(ClientBlocked);
+    if (up_ != nullptr) up_->stream().readStart();
+  }
+}
+
+void HttpSession::onWriteError(io::Stream&, int err) {
+  if (err == -ECONNRESET || err == -EPIPE) bump(l_.stats().resets);
+  closeClient(io::CloseMode::Now);
+}
+
+void HttpSession::onClosed(io::Stream&) {
+  set(ClientClosed | Closing);
+  releaseUpstream(false);
+  clearTimer();
+  maybeFinish();
+}
+
+void HttpSession::maybeFinish() {
+  if (!has(ClientClosed) || has(Finished)) return;
+  set(Finished);
+  l_.retire(*this);
+}
+
+void HttpSession::runDeferred() { delete this; }
+
+// ---------------------------------------------------------------------------------------
+// Client input
+
+void HttpSession::pumpClient() {
+  if (has(Pumping)) {
+    set(Repump);
+    return;
+  }
+  set(Pumping);
+  do {
+    clear(Repump);
+    while (canParse()) {
+      if (inq_ != nullptr && inq_->count > 0) {
+        parseFront();
+        continue;
+      }
+      // A message without a body completes on the parse() after its head, which may not have
+      // happened yet if the head ended the buffer and the upstream was not ready then.
+      if (reqPhase_ != ReqPhase::Body || has(Lingering)) break;
+      const http::Step s = req_.parse({});
+      if (s.event == http::Event::Complete)
+        onRequestComplete();
+      else if (s.event == http::Event::Error)
+        onRequestError();
+      else
+        break;
+    }
+  } while (has(Repump));
+  clear(Pumping);
+  if (inq_ != nullptr && inq_->count == 0) {
+    l_.giveQueue(std::exchange(inq_, nullptr));
+    inOff_ = 0;
+  }
+  if (has(ClientEof) && inq_ == nullptr && !has(Closing) && !has(Tunnel)) onClientEofDrained();
+  updateReading();
+}
+
+bool HttpSession::canParse() const {
+  if (has(Closing) || has(Tunnel)) return false;
+  if (has(Lingering)) return true;  // to drop what arrives
+  switch (reqPhase_) {
+    case ReqPhase::Head: return true;
+    case ReqPhase::Body:
+      return has(Discard) || (!has(WaitUpstream) && !has(UpBlocked));
+    case ReqPhase::Done: return false;  // pipelined bytes wait for the response
+  }
+  return false;
+}
+
+void HttpSession::parseFront() {
+  io::BufferRef& b = inq_->at(0);
+  if (has(Lingering)) {
+    inq_->popFront();
+    inOff_ = 0;
+    return;
+  }
+  const std::size_t size = b.size();
+  std::size_t off = inOff_;
+  const auto forwarding = [this] {
+    return reqPhase_ == ReqPhase::Body && has(Proxying) && !has(Discard);
+  };
+  std::size_t fwd = forwarding() ? off : NoForward;
+  bool moved = false;
+  // Parse until NeedMore, also on an empty rest: a head without a body completes only on the
+  // next call.
+  while (canParse() && !has(Lingering)) {
+    const http::Step s = req_.parse({b.data() + off, size - off});
+    off += s.consumed;
+    if (s.event == http::Event::NeedMore) break;
+    if (s.event == http::Event::Head) {
+      onRequestHead();
+      if (forwarding()) fwd = off;
+    } else if (s.event == http::Event::Complete) {
+      if (fwd != NoForward) moved = forwardRange(b, fwd, off);
+      fwd = NoForward;
+      onRequestComplete();
+      if (moved) break;
+    } else if (s.event == http::Event::Error) {
+      onRequestError();
+      inq_->popFront();  // the connection is closing: what is left is dropped anyway
+      inOff_ = 0;
+      return;
+    }
+    // Body: the raw bytes (chunk framing included) are forwarded as a range below.
+  }
+  if (has(Lingering) && !moved) {  // answered and closing: the rest is dropped
+    inq_->popFront();
+    inOff_ = 0;
+    return;
+  }
+  if (!moved && fwd != NoForward && off > fwd) moved = forwardRange(b, fwd, off);
+  if (moved || off >= size) {
+    inq_->popFront();
+    inOff_ = 0;
+  } else {
+    inOff_ = static_cast<uint32_t>(off);
+  }
+}
+
+bool HttpSession::forwardRange(io::BufferRef& b, std::size_t from, std::size_t to) {
+  if (to <= from) return false;
+  if (to == b.size()) {  // the rest of the buffer: send the buffer itself, no copy
+    b.consume(static_cast<uint32_t>(from));
+    writeUp(std::move(b));
+    return true;
+  }
+  // A request ends inside the buffer (the next one follows): copy this part out.
+  writeUp(l_.heap().copy({b.data() + from, to - from}));
+  return false;
+}
+
+void HttpSession::updateReading() {
+  if (has(Closing) || has(ClientEof)) return;
+  bool want = true;
+  if (has(UpBlocked)) want = false;
+  if (!has(Lingering) && !has(Tunnel) && inq_ != nullptr && inq_->count >= MaxHeldBuffers)
+    want = false;
+  if (want == has(ClientReading)) return;
+  if (want) {
+    set(ClientReading);
+    client_->readStart();
+  } else {
+    clear(ClientReading);
+    client_->readStop();
+  }
+}
+
+void HttpSession::onRequestHead() {
+  clearTimer();
+  clear(HeadBytes);
+  reqPhase_ = ReqPhase::Body;
+  method_ = req_.method();
+  version_ = req_.version();
+  requestIdLen_ = 0;
+  if (req_.keepAlive()) set(KeepAlive);
+  if (req_.framing().kind != http::BodyKind::None) set(ReqHasBody);
+  if (method_ == http::Method::Connect) {  // a reverse proxy does not open tunnels by CONNECT
+    sendError(501, "connect_not_supported");
+    return;
+  }
+  if (const http::Header* e = http::findHeader(req_.headers(), "expect")) {
+    if (!http::equalsIgnoreCase(e->value, "100-continue")) {
+      sendError(417, "unsupported_expectation");
+      return;
+    }
+    // Answered here (as Envoy does), not passed on: we know when the upstream is ready.
+    if (version_ == http::Version::Http11 && has(ReqHasBody)) set(Expect100);
+  }
+  const http::RouteInput in = http::routeInput(req_);
+  route_ = static_cast<int16_t>(l_.router().match(in));
+  if (route_ < 0) {
+    localError(404, "no_route");
+    return;
+  }
+  const config::Route& r = *route();
+  const uint64_t limit = r.max_body_size ? *r.max_body_size : l_.config().http.max_body_size;
+  req_.setBodyLimit(limit);
+  if (req_.framing().kind == http::BodyKind::ContentLength && req_.framing().contentLength > limit) {
+    // Refused before any of it is read, and before an upstream is bothered.
+    sendError(413, "body_too_large");
+    return;
+  }
+  if (r.direct_response || r.redirect) {
+    set(Discard);
+    if (r.direct_response)
+      writeLocal(r.direct_response->status, r.direct_response->body,
+                 r.direct_response->content_type);
+    else
+      writeLocal(r.redirect->status, {}, {}, r.redirect->location);
+    // A client waiting for 100 Continue will not send its body: don't wait for it.
+    if (has(Expect100)) linger();
+    return;
+  }
+  set(Proxying);
+  if (req_.connectionUpgrade() && http::findHeader(req_.headers(), "upgrade") != nullptr &&
+      method_ == http::Method::Get)
+    set(UpgradeAsked);
+  if (!buildUpstreamHead()) {
+    sendError(431, "head_too_large");
+    return;
+  }
+  startUpstream();
+}
+
+void HttpSession::onRequestComplete() {
+  reqPhase_ = ReqPhase::Done;
+  if (has(RespDone)) endExchange(false);  // a local answer, or an upstream that answered early
+}
+
+void HttpSession::onRequestError() {
+  const http::ParseError& e = req_.error();
+  const char* why = http::errorName(e.code).data();  // names are string literals
+  if (has(RespStarted)) {
+    abortExchange(why);
+    return;
+  }
+  releaseUpstream(false);
+  sendError(e.status, why);
+}
+
+// ---------------------------------------------------------------------------------------
+// Upstream side
+
+void HttpSession::startUpstream() {
+  const config::Route& r = *route();
+  UpstreamPool& pool = l_.pool(r.cluster_index);
+  if (r.timeout.count() > 0 && timer_ == TimerKind::None)
+    setTimer(TimerKind::Route, l_.loop().nowMs() + static_cast<uint64_t>(r.timeout.count()));
+  if (!has(Retried)) {
+    if (UpstreamConn* c = pool.takeIdle(*this)) {
+      up_ = c;
+      onUpstreamReady();
+      return;
+    }
+  }
+  attempts_ = 0;
+  endpoint_ = static_cast<uint8_t>(pool.pickEndpoint());
+  connectNext();
+}
+
+void HttpSession::connectNext() {
+  UpstreamPool& pool = l_.pool(route()->cluster_index);
+  ++attempts_;
+  set(WaitUpstream);
+  int err = 0;
+  up_ = pool.connect(*this, endpoint_, &err);
+  if (up_ == nullptr) {
+    LOG_ERROR("listener=%s cluster=%s: upstream socket: %s", l_.config().name.c_str(),
+              clusterName(), std::strerror(err));
+    localError(503, "no_upstream_connection");
+  }
+}
+
+void HttpSession::upConnected(UpstreamConn& c, int err) {
+  if (&c != up_) return;
+  if (err == 0) {
+    onUpstreamReady();
+    return;
+  }
+  const config::Cluster& cl = c.pool().cluster();
+  const bool timeout = err == -ETIMEDOUT;
+  bump(timeout ? l_.stats().connectTimeouts : l_.stats().connectErrors);
+  const bool retry = attempts_ < cl.endpoints.size() && !has(Closing);
+  char rn[32];
+  LOG_WARN("listener=%s route=%s cluster=%s endpoint=%s: connect failed: %s (attempt %u of %zu)%s",
+           l_.config().name.c_str(), routeName(rn, sizeof rn), cl.name.c_str(),
+           cl.endpoints[c.endpoint()].address.text.c_str(),
+           timeout ? "timed out" : std::strerror(-err), attempts_, cl.endpoints.size(),
+           retry ? ", trying the next endpoint" : "");
+  releaseUpstream(false);
+  if (retry) {
+    endpoint_ = static_cast<uint8_t>((endpoint_ + 1) % cl.endpoints.size());
+    connectNext();
+    return;
+  }
+  upstreamFailed(timeout ? 504 : 502, timeout ? "connect_timeout" : "connect_failed");
+}
+
+void HttpSession::onUpstreamReady() {
+  clear(WaitUpstream);
+  UpstreamConn& c = *up_;
+  c.parser().setRequestMethod(method_);
+  if (c.reused() && !has(ReqHasBody) && !has(Retried)) {
+    // A kept-alive connection may have been closed by the upstream just now; keep the head
+    // to resend it once on a fresh connection (only without a body, which is streamed).
+    writeUp(l_.heap().copy({upHead_.data(), upHead_.size()}));
+  } else {
+    writeUp(std::move(upHead_));
+  }
+  if (has(Expect100)) {
+    clear(Expect100);
+    writeClient(l_.heap().copy("HTTP/1.1 100 Continue\r\n\r\n"));
+  }
+  c.stream().readStart();
+  pumpClient();
+}
+
+bool HttpSession::retryOnFresh(const char* why) {
+  if (up_ == nullptr || !up_->reused() || has(Retried) || has(ReqHasBody) || !upHead_ ||
+      has(RespBytes) || has(Closing))
+    return false;
+  set(Retried);
+  LOG_DEBUG("listener=%s cluster=%s: kept-alive upstream connection %s before answering; "
+            "resending on a new connection",
+            l_.config().name.c_str(), clusterName(), why);
+  releaseUpstream(false);
+  startUpstream();
+  return true;
+}
+
+void HttpSession::upData(UpstreamConn& c, io::BufferRef b) {
+  if (&c != up_ || has(Closing)) return;
+  l_.touch(*this);
+  if (has(Tunnel)) {
+    tunnelData(c.stream(), std::move(b));
+    return;
+  }
+  if (has(RespDone)) {  // bytes after the response: the connection's framing is off
+    set(UpDirty);
+    return;
+  }
+  set(RespBytes);
+  http::Parser& p = c.parser();
+  const std::size_t size = b.size();
+  std::size_t off = 0;
+  std::size_t fwd = has(RespStarted) && !has(Decode) ? 0 : NoForward;
+  for (;;) {
+    const http::Step s = p.parse({b.data() + off, size - off});
+    off += s.consumed;
+    if (s.event == http::Event::NeedMore) break;
+    if (s.event == http::Event::Head) {
+      if (!onResponseHead(c)) return;
+      if (has(Tunnel)) {  // what follows the 101 already belongs to the new protocol
+        if (off < size) {
+          b.consume(static_cast<uint32_t>(off));
+          writeClient(std::move(b));
+        }
+        return;
+      }
+      if (!has(Interim) && !has(Decode)) fwd = off;
+    } else if (s.event == http::Event::Body) {
+      if (has(Decode) && !s.body.empty()) writeClient(l_.heap().copy(s.body));
+    } else if (s.event == http::Event::Complete) {
+      if (has(Interim)) {
+        clear(Interim);
+        continue;
+      }
+      if (fwd != NoForward && off > fwd) {
+        if (off == size) {
+          b.consume(static_cast<uint32_t>(fwd));
+          writeClient(std::move(b));
+        } else {
+          writeClient(l_.heap().copy({b.data() + fwd, off - fwd}));
+        }
+      }
+      onResponseComplete(off == size);
+      return;
+    } else {  // Error
+      responseError(c);
+      return;
+    }
+  }
+  if (fwd != NoForward && off > fwd) {
+    b.consume(static_cast<uint32_t>(fwd));
+    writeClient(std::move(b));
+  }
+}
+
+void HttpSession::responseError(UpstreamConn& c) {
+  const char* why = http::errorName(c.parser().error().code).data();
+  if (has(RespStarted)) {
+    abortExchange(why);
+    return;
+  }
+  upstreamFailed(502, why);
+}
+
+bool HttpSession::onResponseHead(UpstreamConn& c) {
+  const http::Parser& p = c.parser();
+  const uint16_t status = p.status();
+  if (status < 200) {
+    if (status == 101) {
+      if (!has(UpgradeAsked)) {
+        upstreamFailed(502, "unexpected_101");
+        return false;
+      }
+      startTunnel();
+      return true;
+    }
+    set(Interim);
+    // We answered Expect ourselves; other 1xx (103 Early Hints...) go to HTTP/1.1 clients.
+    if (status != 100 && version_ == http::Version::Http11) writeInterim(p);
+    return true;
+  }
+  upHead_.reset();
+  set(RespStarted);
+  writeResponseHead(p);
+  return true;
+}
+
+void HttpSession::onResponseComplete(bool clean) {
+  set(RespDone);
+  if (timer_ == TimerKind::Route) clearTimer();
+  const bool reusable =
+      clean && !has(UpDirty) && up_ != nullptr && up_->parser().keepAlive() &&
+      reqPhase_ == ReqPhase::Done;
+  if (reqPhase_ == ReqPhase::Done) {
+    endExchange(reusable);
+    return;
+  }
+  // The upstream answered before the whole request body came: its connection can't be reused
+  // (it may not read the rest), and the rest of the body is read and dropped; the response
+  // said Connection: close.
+  releaseUpstream(false);
+  clear(Proxying | UpBlocked);
+  set(Discard);
+  pumpClient();
+}
+
+void HttpSession::upReadEnd(UpstreamConn& c, int err) {
+  if (&c != up_ || has(Closing)) return;
+  if (has(Tunnel)) {
+    if (err != 0) {
+      closeClient(io::CloseMode::Reset);
+      return;
+    }
+    set(UpEof);
+    client_->shutdownWrite();
+    if (has(ClientEof)) closeClient(io::CloseMode::Graceful);
+    return;
+  }
+  if (has(RespDone)) return;
+  if (err == 0) {
+    const http::Step s = c.parser().finish();
+    if (s.event == http::Event::Complete && has(RespStarted)) {
+      onResponseComplete(false);  // a body delimited by the close
+      return;
+    }
+    if (has(RespStarted)) {
+      abortExchange("upstream_closed_mid_response");
+      return;
+    }
+    if (retryOnFresh("closed")) return;
+    upstreamFailed(502, has(RespBytes) ? "upstream_closed_mid_head" : "upstream_closed");
+    return;
+  }
+  if (err == -ECONNRESET) bump(l_.stats().resets);
+  if (has(RespStarted)) {
+    abortExchange("upstream_reset");
+    return;
+  }
+  if (retryOnFresh("was reset")) return;
+  upstreamFailed(502, "upstream_reset");
+}
+
+void HttpSession::upWritable(UpstreamConn& c) {
+  if (&c != up_ || !has(UpBlocked)) return;
+  clear(UpBlocked);
+  pumpClient();
+}
+
+void HttpSession::upWriteError(UpstreamConn& c, int err) {
+  if (&c != up_ || has(Closing)) return;
+  if (err == -ECONNRESET || err == -EPIPE) bump(l_.stats().resets);
+  if (has(Tunnel)) {
+    closeClient(io::CloseMode::Reset);
+    return;
+  }
+  if (has(RespStarted)) {
+    abortExchange("upstream_write_failed");
+    return;
+  }
+  if (retryOnFresh("failed a write")) return;
+  upstreamFailed(502, "upstream_write_failed");
+}
+
+void HttpSession::upClosed(UpstreamConn& c) {
+  if (&c != up_) return;
+  up_ = nullptr;
+  if (has(Closing) || has(RespDone) || !has(Proxying)) return;
+  // Closed under us (end of drain): the exchange can't finish.
+  if (has(RespStarted))
+    abortExchange("upstream_closed");
+  else
+    upstreamFailed(502, "upstream_closed");
+}
+
+void HttpSession::releaseUpstream(bool reusable) {
+  if (up_ == nullptr) return;
+  UpstreamConn* c = std::exchange(up_, nullptr);
+  c->pool().release(*c, reusable);
+}
+
+void HttpSession::upstreamFailed(int status, const char* reason) {
+  if (has(RespStarted)) {
+    abortExchange(reason);
+    return;
+  }
+  localError(static_cast<uint16_t>(status), reason);
+}
+
+void HttpSession::abortExchange(const char* reason) {
+  // The response head is out: the client can only learn of the failure from a truncated
+  // body (Content-Length or chunked) and the close.
+  logError(0, reason);
+  releaseUpstream(false);
+  closeClient(io::CloseMode::Graceful);
+}
+
+void HttpSession::endExchange(bool upReusable) {
+  releaseUpstream(upReusable);
+  clearTimer();
+  upHead_.reset();
+  const bool keep = has(KeepAlive) && !has(ClientEof) && !l_.draining();
+  bits_ &= ConnectionBits;
+  reqPhase_ = ReqPhase::Head;
+  route_ = -1;
+  attempts_ = 0;
+  requestIdLen_ = 0;
+  if (!keep) {
+    closeClient(io::CloseMode::Graceful);
+    return;
+  }
+  if (inq_ != nullptr && inq_->count > 0) {
+    set(HeadBytes);
+    setTimer(TimerKind::Header, 0);
+  }
+  pumpClient();
+}
+
+void HttpSession::startTunnel() {
+  // 101 Switching Protocols: from here on the connection carries the upgraded protocol's bytes
+  // both ways, like the L4 path; the idle timeout still applies.
+  set(Tunnel | RespStarted);
+  clearTimer();
+  upHead_.reset();
+  writeInterim(up_->parser());
+  // Bytes the client sent after its request (held as a "pipelined" request) go up now.
+  while (inq_ != nullptr && inq_->count > 0) {
+    io::BufferRef& b = inq_->at(0);
+    if (inOff_ < b.size()) {
+      b.consume(inOff_);
+      writeUp(std::move(b));
+    }
+    inq_->popFront();
+    inOff_ = 0;
+  }
+  up_->stream().readStart();
+  updateReading();
+}
+
+void HttpSession::tunnelData(io::Stream& from, io::BufferRef data) {
+  if (&from == client_.get()) {
+    writeUp(std::move(data));
+    if (has(UpBlocked)) updateReading();
+  } else {
+    writeClient(std::move(data));
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Timers and closing
+
+void HttpSession::onIdleTimeout() {
+  if (has(Closing)) return;
+  if (has(Proxying) && !has(RespStarted) && reqPhase_ != ReqPhase::Head) {
+    clear(KeepAlive);
+    upstreamFailed(504, "idle_timeout");
+    return;
+  }
+  closeNow();
+}
+
+void HttpSession::onTimer() {
+  const TimerKind k = timer_;
+  timer_ = TimerKind::None;
+  if (has(Closing)) return;
+  switch (k) {
+    case TimerKind::Header:
+      if (has(HeadBytes)) {
+        sendError(408, "request_header_timeout");
+      } else {
+        closeClient(io::CloseMode::Now);  // nothing was asked: nothing to answer
+      }
+      return;
+    case TimerKind::Route:
+      clear(KeepAlive);
+      upstreamFailed(504, "route_timeout");
+      return;
+    case TimerKind::Linger:
+      closeClient(io::CloseMode::Now);
+      return;
+    case TimerKind::None:
+      return;
+  }
+}
+
+void HttpSession::onDrain() {
+  if (reqPhase_ == ReqPhase::Head && !has(HeadBytes) && up_ == nullptr && !has(Closing))
+    closeClient(io::CloseMode::Graceful);
+  // Otherwise the current exchange finishes, says Connection: close, and the connection ends.
+}
+
+void HttpSession::closeNow() { closeClient(io::CloseMode::Now); }
+
+void HttpSession::closeClient(io::CloseMode mode) {
+  if (has(Closing)) {
+    if (mode != io::CloseMode::Graceful && !has(ClientClosed)) client_->close(mode);
+    return;
+  }
+  set(Closing);
+  clearTimer();
+  releaseUpstream(false);
+  client_->close(mode);  // onClosed() may run inside this call
+}
+
+void HttpSession::setTimer(TimerKind k, uint64_t at) {
+  if (has(Finished)) return;
+  timer_ = k;
+  if (k == TimerKind::Header)
+    l_.armHeaderTimer(*this);
+  else
+    l_.armDeadline(*this, at);
+}
+
+void HttpSession::clearTimer() {
+  if (timer_ == TimerKind::None) return;
+  l_.disarmTimer(*this);
+  timer_ = TimerKind::None;
+}
+
+void HttpSession::writeClient(io::BufferRef b) {
+  if (has(Closing)) return;
+  bump(l_.stats().bytesOut, b.size());
+  client_->write(std::move(b));
+  if (!has(ClientBlocked) && client_->writeBlocked() && up_ != nullptr) {
+    set(ClientBlocked);
+    up_->stream().readStop();
+  }
+}
+
+void HttpSession::writeUp(io::BufferRef b) {
+  if (up_ == nullptr) return;
+  io::Stream& s = up_->stream();
+  s.write(std::move(b));
+  if (s.writeBlocked()) set(UpBlocked);
+}
+
+const config::Route* HttpSession::route() const {
+  return route_ < 0 ? nullptr : &l_.config().routes[static_cast<std::size_t>(route_)];
+}
+
+const char* HttpSession::routeName(char* buf, std::size_t n) const {
+  const config::Route* r = route();
+  if (r == nullptr) return "-";
+  if (!r->name.empty()) return r->name.c_str();
+  std::snprintf(buf, n, "#%d", route_);
+  return buf;
+}
+
+const char* HttpSession::clusterName() const {
+  const config::Route* r = route();
+  if (r == nullptr || r->cluster.empty()) return "-";
+  return r->cluster.c_str();
+}
+
+}  // namespace ringway::net
