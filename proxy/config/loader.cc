@@ -74,6 +74,7 @@ std::shared_ptr<const Config> loadString(const std::string& yaml, const std::str
   }
   if (!r.ok())
     throw ConfigError(r.take());
+  cfg->warnings = r.takeWarnings();
   return cfg;
 }
 

@@ -31,6 +31,21 @@ void Reader::problemAt(const std::string& path, std::string message) {
   problem(it == marks_.end() ? YAML::Mark::null_mark() : it->second, path, std::move(message));
 }
 
+void Reader::warnAt(const std::string& path, const std::string& message) {
+  std::string p = path;
+  while (!p.empty() && !has(p)) {
+    const std::size_t cut = p.find_last_of(".[");
+    p.resize(cut == std::string::npos ? 0 : cut);
+  }
+  const auto it = marks_.find(p);
+  Problem w{file_, 0, 0, "warning: " + message, path};
+  if (it != marks_.end() && it->second.line >= 0) {
+    w.line = it->second.line + 1;
+    w.col = it->second.column + 1;
+  }
+  warnings_.push_back(w.str());
+}
+
 int Reader::lineOf(const std::string& path) const {
   const auto it = marks_.find(path);
   return it == marks_.end() ? 0 : it->second.line + 1;

@@ -34,6 +34,10 @@ public:
   bool has(const std::string& path) const { return marks_.count(path) != 0; }
   int lineOf(const std::string& path) const; // 1-based, 0 when unknown
 
+  // Not a problem, but worth saying (`--check` prints these): "FILE:LINE:COL: warning: ...".
+  void warnAt(const std::string& path, const std::string& message);
+  std::vector<std::string> takeWarnings() { return std::move(warnings_); }
+
   bool ok() const { return problems_.empty(); }
   // Sorted by position, so the output reads top to bottom like the file.
   std::vector<Problem> take();
@@ -41,6 +45,7 @@ public:
 private:
   std::string file_;
   std::vector<Problem> problems_;
+  std::vector<std::string> warnings_;
   std::unordered_map<std::string, YAML::Mark> marks_;
 };
 

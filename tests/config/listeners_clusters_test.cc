@@ -108,11 +108,6 @@ TEST(Validate, ProtocolsNotImplementedYet) {
 clusters:
   - { name: pg, endpoints: [ { address: "127.0.0.1:5432" } ] }
 )";
-  EXPECT_ONE_PROBLEM(std::string("listeners:\n  - name: web\n    address: \"127.0.0.1:8080\"\n"
-                                 "    protocol: http") +
-                         tail,
-                     4, 15, "listeners[0].protocol",
-                     "protocol 'http' is not implemented in this build yet");
   EXPECT_ONE_PROBLEM(std::string("listeners:\n  - name: web\n    address: \"127.0.0.1:8443\"\n"
                                  "    protocol: tls_passthrough") +
                          tail,
@@ -127,7 +122,7 @@ clusters:
 
 TEST(Validate, ProtocolImplementedIsTheSwitch) {
   EXPECT_TRUE(protocolImplemented(Protocol::Tcp));
-  EXPECT_FALSE(protocolImplemented(Protocol::Http));
+  EXPECT_TRUE(protocolImplemented(Protocol::Http));
   EXPECT_FALSE(protocolImplemented(Protocol::TlsPassthrough));
 }
 
