@@ -77,7 +77,8 @@ constexpr bool AllowPortZero = true;
 
 // ---- io ----
 
-constexpr Backend Backends[] = {Backend::Auto, Backend::IoUring, Backend::Epoll};
+constexpr Backend Backends[] = {Backend::Auto, Backend::IoUring, Backend::Epoll,
+                                 Backend::Threads};
 
 constexpr Key<IoConfig> IoKeys[] = {
     {"backend", Optional,
