@@ -125,6 +125,9 @@ int main(int argc, char** argv) {
                  e.problems().size() == 1 ? "" : "s");
     return 1;
   }
+  // Not problems, but worth a look (a route an earlier one shadows, ...): printed at --check
+  // and at start.
+  for (const std::string& w : cfg->warnings) std::fprintf(stderr, "%s\n", w.c_str());
   if (check) {
     std::printf("%s: ok (%zu listeners, %zu clusters)\n", configPath.c_str(),
                 cfg->listeners.size(), cfg->clusters.size());
