@@ -139,7 +139,172 @@ JsonWriter& JsonWriter::null() {
 
 namespace {
 
-// One walk over the config for both formats: a sink with the operations both support.
+// Key material never leaves the process: the config holds file *paths* for certificates and
+// keys, and this guard keeps it so should a PEM blob ever end up in one of those fields.
+std::string pathOnly(const std::string& v) {
+  return v.find("-----BEGIN") == std::string::npos ? v : std::string("<redacted PEM>");
+}
+
+// One walk over the config for both formats: a sink with the operations both support. Keys
+// are written only where the loader accepts them (http-only keys on http listeners, tls blocks
+// where configured, ...), so the YAML form loads back.
+template <class Sink>
+void walkRoute(const Listener& l, const Route& r, Sink& s) {
+  s.beginMap();
+  if (!r.name.empty()) s.kv("name", r.name);
+  const RouteMatch& m = r.match;
+  if (!m.host.empty() || !m.path.empty() || !m.path_prefix.empty() || !m.path_regex.empty() ||
+      !m.methods.empty() || !m.headers.empty() || !m.sni.empty()) {
+    s.key("match");
+    s.beginMap();
+    if (!m.host.empty()) s.kv("host", m.host);
+    if (!m.path.empty()) s.kv("path", m.path);
+    if (!m.path_prefix.empty()) s.kv("path_prefix", m.path_prefix);
+    if (!m.path_regex.empty()) s.kv("path_regex", m.path_regex);
+    if (!m.methods.empty()) s.list("method", m.methods);
+    if (!m.headers.empty()) {
+      s.key("headers");
+      s.beginSeq();
+      for (const HeaderMatch& h : m.headers) {
+        s.beginMap();
+        s.kv("name", h.name);
+        if (h.kind == HeaderMatch::Kind::Present)
+          s.kv("present", true);
+        else
+          s.kv(h.kind == HeaderMatch::Kind::Regex ? "regex" : "value", h.value);
+        s.endMap();
+      }
+      s.endSeq();
+    }
+    if (!m.sni.empty()) s.kv("sni", m.sni);
+    s.endMap();
+  }
+  if (!r.cluster.empty()) s.kv("cluster", r.cluster);
+  if (r.direct_response) {
+    s.key("direct_response");
+    s.beginMap();
+    s.kv("status", static_cast<uint64_t>(r.direct_response->status));
+    s.kv("body", r.direct_response->body);
+    s.kv("content_type", r.direct_response->content_type);
+    s.endMap();
+  }
+  if (r.redirect) {
+    s.key("redirect");
+    s.beginMap();
+    s.kv("location", r.redirect->location);
+    s.kv("status", static_cast<uint64_t>(r.redirect->status));
+    s.endMap();
+  }
+  if (l.protocol == Protocol::Http) {
+    if (r.timeout.count() != 0) s.kv("timeout", formatDuration(r.timeout));
+    if (!r.host_rewrite.empty()) s.kv("host_rewrite", r.host_rewrite);
+    if (!r.prefix_rewrite.empty()) s.kv("prefix_rewrite", r.prefix_rewrite);
+    auto headers = [&](const char* key, const std::vector<HeaderValue>& hs) {
+      if (hs.empty()) return;
+      s.key(key);
+      s.beginSeq();
+      for (const HeaderValue& h : hs) {
+        s.beginMap();
+        s.kv("name", h.name);
+        s.kv("value", h.value);
+        s.endMap();
+      }
+      s.endSeq();
+    };
+    headers("request_headers_to_add", r.request_headers_to_add);
+    if (!r.request_headers_to_remove.empty())
+      s.list("request_headers_to_remove", r.request_headers_to_remove);
+    headers("response_headers_to_add", r.response_headers_to_add);
+    if (!r.response_headers_to_remove.empty())
+      s.list("response_headers_to_remove", r.response_headers_to_remove);
+    if (r.max_body_size) s.kv("max_body_size", formatSize(*r.max_body_size));
+  }
+  s.endMap();
+}
+
+template <class Sink>
+void walkListener(const Listener& l, Sink& s) {
+  s.beginMap();
+  s.kv("name", l.name);
+  s.kv("address", l.address.text);
+  s.kv("protocol", std::string(toString(l.protocol)));
+  s.key("routes");
+  s.beginSeq();
+  for (const Route& r : l.routes) walkRoute(l, r, s);
+  s.endSeq();
+  s.kv("idle_timeout", formatDuration(l.idle_timeout));
+  s.kv("backlog", static_cast<uint64_t>(l.backlog));
+  if (l.protocol == Protocol::Http) {
+    s.kv("request_header_timeout", formatDuration(l.http.request_header_timeout));
+    if (l.http.max_body_size != UINT64_MAX)  // absent: unlimited
+      s.kv("max_body_size", formatSize(l.http.max_body_size));
+    s.kv("max_header_size", formatSize(l.http.max_header_size));
+    s.kv("max_headers", static_cast<uint64_t>(l.http.max_headers));
+    s.kv("x_forwarded", std::string(toString(l.http.x_forwarded)));
+  }
+  if (l.protocol == Protocol::TlsPassthrough)
+    s.kv("client_hello_timeout", formatDuration(l.client_hello_timeout));
+  if (l.tls) {
+    const ListenerTls& t = *l.tls;
+    s.key("tls");
+    s.beginMap();
+    s.key("certificates");
+    s.beginSeq();
+    for (const TlsCertificate& c : t.certificates) {
+      s.beginMap();
+      s.kv("cert", pathOnly(c.cert));
+      s.kv("key", pathOnly(c.key));
+      if (!c.server_names.empty()) s.list("server_names", c.server_names);
+      s.endMap();
+    }
+    s.endSeq();
+    s.kv("min_version", t.min_version);
+    if (!t.alpn.empty()) s.list("alpn", t.alpn);
+    s.kv("session_tickets", t.session_tickets);
+    s.kv("ticket_rotation", formatDuration(t.ticket_rotation));
+    s.kv("handshake_timeout", formatDuration(t.handshake_timeout));
+    if (!t.client_ca.empty()) s.kv("client_ca", pathOnly(t.client_ca));
+    s.endMap();
+  }
+  s.endMap();
+}
+
+template <class Sink>
+void walkCluster(const Cluster& cl, Sink& s) {
+  s.beginMap();
+  s.kv("name", cl.name);
+  s.key("endpoints");
+  s.beginSeq();
+  for (const Endpoint& e : cl.endpoints) {
+    s.beginMap();
+    s.kv("address", e.address.text);
+    s.kv("weight", static_cast<uint64_t>(e.weight));
+    s.endMap();
+  }
+  s.endSeq();
+  s.kv("lb", std::string(toString(cl.lb)));
+  s.kv("connect_timeout", formatDuration(cl.connect_timeout));
+  s.key("keepalive");
+  s.beginMap();
+  s.kv("max_idle", static_cast<uint64_t>(cl.keepalive.max_idle));
+  s.kv("idle_timeout", formatDuration(cl.keepalive.idle_timeout));
+  s.endMap();
+  if (cl.tls) {
+    const ClusterTls& t = *cl.tls;
+    s.key("tls");
+    s.beginMap();
+    if (!t.server_name.empty()) s.kv("server_name", t.server_name);
+    if (!t.ca.empty()) s.kv("ca", pathOnly(t.ca));
+    s.kv("verify", t.verify);
+    if (!t.cert.empty()) s.kv("cert", pathOnly(t.cert));
+    if (!t.key.empty()) s.kv("key", pathOnly(t.key));
+    if (!t.alpn.empty()) s.list("alpn", t.alpn);
+    s.kv("min_version", t.min_version);
+    s.endMap();
+  }
+  s.endMap();
+}
+
 template <class Sink>
 void walk(const Config& c, Sink& s) {
   s.beginMap();
@@ -176,43 +341,12 @@ void walk(const Config& c, Sink& s) {
 
   s.key("listeners");
   s.beginSeq();
-  for (const Listener& l : c.listeners) {
-    s.beginMap();
-    s.kv("name", l.name);
-    s.kv("address", l.address.text);
-    s.kv("protocol", std::string(toString(l.protocol)));
-    s.key("routes");
-    s.beginSeq();
-    for (const Route& r : l.routes) {
-      s.beginMap();
-      s.kv("cluster", r.cluster);
-      s.endMap();
-    }
-    s.endSeq();
-    s.kv("idle_timeout", formatDuration(l.idle_timeout));
-    s.kv("backlog", static_cast<uint64_t>(l.backlog));
-    s.endMap();
-  }
+  for (const Listener& l : c.listeners) walkListener(l, s);
   s.endSeq();
 
   s.key("clusters");
   s.beginSeq();
-  for (const Cluster& cl : c.clusters) {
-    s.beginMap();
-    s.kv("name", cl.name);
-    s.key("endpoints");
-    s.beginSeq();
-    for (const Endpoint& e : cl.endpoints) {
-      s.beginMap();
-      s.kv("address", e.address.text);
-      s.kv("weight", static_cast<uint64_t>(e.weight));
-      s.endMap();
-    }
-    s.endSeq();
-    s.kv("lb", std::string(toString(cl.lb)));
-    s.kv("connect_timeout", formatDuration(cl.connect_timeout));
-    s.endMap();
-  }
+  for (const Cluster& cl : c.clusters) walkCluster(cl, s);
   s.endSeq();
   s.endMap();
 }
@@ -227,6 +361,11 @@ struct JsonSink {
   void kv(const char* k, const std::string& v) { w.key(k).string(v); }
   void kv(const char* k, uint64_t v) { w.key(k).number(v); }
   void kv(const char* k, bool v) { w.key(k).boolean(v); }
+  void list(const char* k, const std::vector<std::string>& vs) {
+    w.key(k).beginArray();
+    for (const auto& v : vs) w.string(v);
+    w.endArray();
+  }
 };
 
 // "workers_resolved" is not a config key, so the YAML leaves it out (its header comment says
@@ -248,6 +387,11 @@ struct YamlSink {
   }
   void kv(const char* k, bool v) {
     e << YAML::Key << k << YAML::Value << YAML::TrueFalseBool << v;
+  }
+  void list(const char* k, const std::vector<std::string>& vs) {
+    e << YAML::Key << k << YAML::Value << YAML::Flow << YAML::BeginSeq;
+    for (const auto& v : vs) e << YAML::DoubleQuoted << v;
+    e << YAML::EndSeq;
   }
 };
 

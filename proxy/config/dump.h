@@ -1,8 +1,10 @@
 // The effective configuration as text, for the admin endpoint /config: every value after
 // defaults and "auto" are resolved. The YAML form loads back to the same Config.
 //
-// Secrets: the dump shows paths only, never key material. Today the config holds no TLS
-// keys at all; when it does, their *paths* go here and the PEM contents never do.
+// Secrets: certificates, keys and CAs appear as the file paths the config names, never their
+// contents (a field holding PEM text would be shown as "<redacted PEM>"); ticket keys never.
+// Keys the loader takes only in some places (http options, tls blocks, route extras) appear
+// only there; an http listener's max_body_size is left out when unlimited.
 #pragma once
 
 #include <cstdint>

@@ -94,7 +94,7 @@ TEST(AdminServer, CountersMoveByWhatWasSent) {
     EXPECT_GT(sumOf(m, "ringway_syscalls_total", {id(w)}), 0);
     EXPECT_GT(sumOf(m, "ringway_worker_loop_iterations_total", {id(w)}), 0);
     EXPECT_EQ(value(m, "ringway_worker_state{state=\"serving\"," + id(w) + "}"), 1);
-    EXPECT_EQ(value(m, "ringway_buffer_ring_buffers_free{" + id(w) + "}"), 512);
+    EXPECT_EQ(value(m, "ringway_buffer_ring_buffers_free{" + id(w) + "}"), kBuffers);
   }
   // Connections are spread by the kernel, so check totals across workers.
   EXPECT_GE(sumOf(m, "ringway_io_uring_cqes_total", {"op=\"accept\""}), kConns + 1);
@@ -183,7 +183,7 @@ TEST(AdminServer, Endpoints) {
     EXPECT_EQ(w.get("backend")->str(), "io_uring");
     EXPECT_FALSE(w.get("ring_mode")->str().empty());
     EXPECT_EQ(w.get("active_connections")->number(), 0);
-    EXPECT_EQ(w.get("buffers_free")->number(), 512);
+    EXPECT_EQ(w.get("buffers_free")->number(), kBuffers);
   }
 
   r = get(a, "/config");
@@ -313,11 +313,13 @@ TEST(AdminServer, ReadyzTurns503WhenDraining) {
   ASSERT_EQ(get(a, "/readyz").status, 200);
   p.server->drain();
   HttpResponse r;
+  // Each worker takes the drain command on its own thread: wait until both have.
   ASSERT_TRUE(waitFor([&] {
     r = get(a, "/readyz");
-    return r.status == 503;
+    return r.status == 503 && r.body.find("worker 0: ") != std::string::npos &&
+           r.body.find("worker 1: ") != std::string::npos;
   })) << r.raw;
-  EXPECT_NE(r.body.find("worker 0: "), std::string::npos) << r.body;
+  EXPECT_EQ(r.body.rfind("not ready\n", 0), 0u) << r.body;
   // Liveness is not readiness: still alive while draining.
   EXPECT_EQ(get(a, "/healthz").status, 200);
   // Metrics keep answering, and report the state.

@@ -362,7 +362,7 @@ void EchoBackend::serve(int fd) {
 std::string proxyYaml(unsigned workers, const std::vector<std::string>& listeners,
                       const std::string& backendAddress, const std::string& ioBackend) {
   std::string y = "workers: " + std::to_string(workers) + "\n";
-  y += "io: { backend: " + ioBackend + " }\n";
+  y += "io: { backend: " + ioBackend + ", buffers_per_worker: " + std::to_string(kBuffers) + " }\n";
   y += "admin: { address: \"127.0.0.1:0\" }\n";
   y += "defaults: { drain_timeout: 2s }\n";
   y += "listeners:\n";

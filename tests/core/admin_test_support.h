@@ -105,8 +105,10 @@ struct Proxy {
   std::string admin_address() const { return admin->boundAddress(); }
 };
 
+constexpr unsigned kBuffers = 128;  // io.buffers_per_worker in proxyYaml()
+
 // workers, one tcp listener per name (all on 127.0.0.1:0) routed to one cluster "backend"
-// at backendAddress; admin on 127.0.0.1:0; io.backend = ioBackend.
+// at backendAddress; admin on 127.0.0.1:0; io.backend = ioBackend, kBuffers buffers.
 std::string proxyYaml(unsigned workers, const std::vector<std::string>& listeners,
                       const std::string& backendAddress, const std::string& ioBackend = "io_uring");
 Proxy startProxy(const std::string& yaml, AdminServer::Options opt = {});

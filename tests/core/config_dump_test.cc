@@ -3,6 +3,11 @@
 #include "config/dump.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
 
 #include "admin_test_support.h"
 #include "config/loader.h"
@@ -103,6 +108,111 @@ TEST(ConfigDump, YamlLoadsBackToTheSameConfig) {
   const auto back = loadString(y, "back.yaml");
   EXPECT_EQ(toJson(*back), toJson(*cfg)) << y;
   EXPECT_EQ(back->clusters[0].endpoints[1].address.port(), 5432);
+}
+
+// A self-signed certificate from the openssl CLI (a Makefile dependency) in a fresh temp dir.
+struct TempPki {
+  std::string dir, cert, key, keyPem;
+  bool ok = false;
+  TempPki() {
+    char tmpl[] = "/tmp/ringway-dump-XXXXXX";
+    if (::mkdtemp(tmpl) == nullptr) return;
+    dir = tmpl;
+    cert = dir + "/server.crt";
+    key = dir + "/server.key";
+    const std::string cmd = "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 "
+                            "-nodes -days 2 -subj /CN=dump.test -keyout " + key + " -out " +
+                            cert + " >/dev/null 2>&1";
+    ok = std::system(cmd.c_str()) == 0;
+    std::ifstream in(key);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    keyPem = ss.str();
+  }
+  ~TempPki() {
+    if (!dir.empty()) std::system(("rm -rf " + dir).c_str());
+  }
+};
+
+TEST(ConfigDump, HttpTlsAndPassthroughLoadBackAndShowOnlyKeyPaths) {
+  TempPki pki;
+  if (!pki.ok) GTEST_SKIP() << "openssl CLI not available";
+  const std::string yaml = R"(workers: 1
+listeners:
+  - name: web
+    address: "127.0.0.1:8080"
+    protocol: http
+    request_header_timeout: 5s
+    max_body_size: 1MiB
+    max_headers: 50
+    x_forwarded: replace
+    routes:
+      - name: api
+        match: { host: "api.example.com", path_prefix: /v1/, method: [GET, POST],
+                 headers: [ { name: x-env, value: prod }, { name: x-debug, present: true },
+                            { name: x-id, regex: "[0-9]+" } ] }
+        cluster: app
+        timeout: 30s
+        prefix_rewrite: /
+        request_headers_to_add: [ { name: x-via, value: ringway } ]
+        response_headers_to_remove: [ server ]
+        max_body_size: 64KiB
+      - match: { path: /old }
+        redirect: { location: "https://example.com/new", status: 301 }
+      - direct_response: { status: 404, body: "nothing here
+" }
+  - name: tls-in
+    address: "127.0.0.1:8443"
+    protocol: tcp
+    tls:
+      certificates: [ { cert: )" + pki.cert + ", key: " + pki.key + R"(, server_names: [dump.test] } ]
+      min_version: "1.3"
+      alpn: [h2, http/1.1]
+      session_tickets: false
+    routes:
+      - { match: { sni: dump.test }, cluster: app }
+      - { cluster: app }
+  - name: pass
+    address: "127.0.0.1:9443"
+    protocol: tls_passthrough
+    client_hello_timeout: 3s
+    routes: [ { match: { sni: "*.example.com" }, cluster: secure }, { cluster: app } ]
+clusters:
+  - name: app
+    endpoints: [ { address: "127.0.0.1:9000" } ]
+    keepalive: { max_idle: 8, idle_timeout: 10s }
+  - name: secure
+    endpoints: [ { address: "127.0.0.1:9001" } ]
+    keepalive: off
+    tls: { server_name: backend.test, verify: false, cert: )" + pki.cert + ", key: " +
+                           pki.key + R"(, min_version: "1.2" }
+)";
+  const auto cfg = loadString(yaml, "http.yaml");
+  const std::string j = toJson(*cfg);
+  const std::string y = toYaml(*cfg);
+  // Paths, never what the files hold.
+  ASSERT_FALSE(pki.keyPem.empty());
+  for (const std::string* text : {&j, &y}) {
+    EXPECT_EQ(text->find("BEGIN"), std::string::npos) << *text;
+    EXPECT_EQ(text->find(pki.keyPem.substr(40, 20)), std::string::npos) << *text;
+    EXPECT_NE(text->find(pki.key), std::string::npos) << *text;
+  }
+  const core::test::Json doc = core::test::parseJson(j);
+  const auto& web = doc.get("listeners")->array()[0];
+  EXPECT_EQ(web.get("x_forwarded")->str(), "replace");
+  EXPECT_EQ(web.get("max_body_size")->str(), "1MiB");
+  const auto& api = web.get("routes")->array()[0];
+  EXPECT_EQ(api.get("match")->get("method")->array().size(), 2u);
+  EXPECT_EQ(api.get("match")->get("headers")->array()[1].get("present")->v.index(), 1u);
+  EXPECT_EQ(web.get("routes")->array()[1].get("redirect")->get("status")->number(), 301);
+  const auto& tlsIn = doc.get("listeners")->array()[1];
+  EXPECT_EQ(tlsIn.get("tls")->get("certificates")->array()[0].get("key")->str(), pki.key);
+  EXPECT_EQ(tlsIn.get("request_header_timeout"), nullptr) << "http-only keys stay off tcp";
+  EXPECT_EQ(doc.get("listeners")->array()[2].get("client_hello_timeout")->str(), "3s");
+  EXPECT_EQ(doc.get("clusters")->array()[1].get("keepalive")->get("max_idle")->number(), 0);
+
+  const auto back = loadString(y, "back.yaml");
+  EXPECT_EQ(toJson(*back), j) << y;
 }
 
 TEST(JsonWriter, EscapesAndNests) {

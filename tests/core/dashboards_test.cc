@@ -142,7 +142,10 @@ TEST(Dashboards, EveryReferencedMetricIsExposedAndDocumented) {
     EXPECT_NE(readme.find("`" + name + "`"), std::string::npos)
         << name << " (" << type << ") is not documented in dashboards/README.md";
   const auto documented = metricNames({readme});
-  for (const auto& n : documented) EXPECT_TRUE(exposed(n)) << "README documents " << n;
+  for (const auto& n : documented) {
+    if (n.back() == '_') continue;  // a prefix such as `ringway_io_uring_*`
+    EXPECT_TRUE(exposed(n)) << "README documents " << n;
+  }
 }
 
 }  // namespace
