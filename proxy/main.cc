@@ -13,6 +13,7 @@
 #include "core/admin_server.h"
 #include "core/sd_notify.h"
 #include "core/server.h"
+#include "core/threads_server.h"
 #include "io/log.h"
 #include "io/probe.h"
 
@@ -58,7 +59,9 @@ void notifyManager(const std::string& state) {
 }
 
 // Waits for SIGTERM/SIGINT: the first drains, a second one (or the drain finishing) ends it.
-int runUntilSignal(core::Server& server) {
+// S: core::Server or core::ThreadsServer.
+template <class S>
+int runUntilSignal(S& server) {
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);
@@ -90,6 +93,24 @@ int runUntilSignal(core::Server& server) {
   return 0;
 }
 
+// io.backend: threads, the thread-per-connection baseline (core/threads_server.h).
+int runThreads(const std::shared_ptr<const config::Config>& cfg, const std::string& path) {
+  core::ThreadsServer server(cfg);
+  try {
+    server.start();
+  } catch (const std::exception& e) {
+    LOG_ERROR("%s", e.what());
+    return 1;
+  }
+  if (cfg->admin.address)
+    LOG_WARN("admin: not served by the threads backend (its metrics read per-worker loops)");
+  LOG_INFO("ringway %s serving with threads (one per connection, up to %lu), config %s",
+           RINGWAY_VERSION, static_cast<unsigned long>(core::ThreadsServer::MaxConnections),
+           path.c_str());
+  notifyManager("READY=1\nSTATUS=serving with threads (one per connection)");
+  return runUntilSignal(server);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -106,8 +127,8 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 1024));
   app.add_option("--log-level", level, "debug | info | warn | error (overrides the file)")
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
-  app.add_option("--backend", backend, "auto | io_uring | epoll (overrides io.backend)")
-      ->check(CLI::IsMember({"auto", "io_uring", "epoll"}));
+  app.add_option("--backend", backend, "auto | io_uring | epoll | threads (overrides io.backend)")
+      ->check(CLI::IsMember({"auto", "io_uring", "epoll", "threads"}));
   app.add_flag("--version", version, "print the version and exit");
   CLI11_PARSE(app, argc, argv);
 
@@ -129,6 +150,12 @@ int main(int argc, char** argv) {
   // and at start.
   for (const std::string& w : cfg->warnings) std::fprintf(stderr, "%s\n", w.c_str());
   if (check) {
+    const bool threads = backend == "threads" ||
+                         (backend.empty() && cfg->io.backend == config::Backend::Threads);
+    if (std::string why = threads ? core::ThreadsServer::unsupported(*cfg) : ""; !why.empty()) {
+      std::fprintf(stderr, "%s: %s\n", configPath.c_str(), why.c_str());
+      return 1;
+    }
     std::printf("%s: ok (%zu listeners, %zu clusters)\n", configPath.c_str(),
                 cfg->listeners.size(), cfg->clusters.size());
     return 0;
@@ -138,12 +165,13 @@ int main(int argc, char** argv) {
   if (backend == "io_uring") eff->io.backend = config::Backend::IoUring;
   if (backend == "epoll") eff->io.backend = config::Backend::Epoll;
   if (backend == "auto") eff->io.backend = config::Backend::Auto;
+  if (backend == "threads") eff->io.backend = config::Backend::Threads;
   io::Level lvl = toLevel(eff->log_level);
   if (!level.empty()) parseLevel(level, lvl);
   io::setLogLevel(lvl);
 
   raiseFdLimit();
-  if (eff->io.backend != config::Backend::Epoll) {
+  if (eff->io.backend != config::Backend::Epoll && eff->io.backend != config::Backend::Threads) {
     const io::ProbeResult& probe = io::probe();
     if (probe.ok) {
       eff->io.backend = config::Backend::IoUring;
@@ -167,6 +195,7 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
+  if (cfg->io.backend == config::Backend::Threads) return runThreads(cfg, configPath);
   core::Server server(cfg);
   try {
     server.start();
