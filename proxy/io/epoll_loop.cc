@@ -335,6 +335,11 @@ class EpollAcceptor final : public Acceptor, private EpollHandler {
   ~EpollAcceptor() override {
     if (fd_ >= 0) ::close(fd_);
   }
+  void pause() override {
+    if (!registered_) return;
+    loop_.remove(fd_);
+    registered_ = false;
+  }
   void resume() override {
     if (!registered_ && fd_ >= 0) registered_ = loop_.add(fd_, EPOLLIN, this);
   }

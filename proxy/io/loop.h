@@ -72,6 +72,8 @@ class AcceptHandler {
 class Acceptor {
  public:
   virtual ~Acceptor() = default;
+  // Stop taking connections for a while (they wait in the backlog); resume() goes on.
+  virtual void pause() = 0;
   virtual void resume() = 0;
   // Stop accepting and close the listening socket (asynchronously).
   virtual void stop() = 0;

@@ -340,6 +340,14 @@ class UringAcceptor final : public Acceptor, private Completion {
     RINGWAY_ASSERT(!armed_);
     if (fd_ >= 0) ::close(fd_);
   }
+  void pause() override {
+    if (paused_ || stopping_) return;
+    paused_ = true;
+    if (armed_) {
+      io_uring_sqe* s = loop_.ring().sqe();
+      io_uring_prep_cancel64(s, userData(this, TagAccept), 0);
+    }
+  }
   void resume() override {
     paused_ = false;
     arm();

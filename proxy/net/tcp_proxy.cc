@@ -45,12 +45,21 @@ void TcpSession::connectUpstream() {
   ++attempts_;
   auto fd = listener_.loop_.socket(a.sa()->sa_family);
   if (!fd.ok()) {
-    LOG_ERROR("listener=%s cluster=%s: upstream socket: %s", listener_.cfg_.name.c_str(),
-              c.name.c_str(), std::strerror(fd.error().code));
+    const int e = fd.error().code;
     bump(listener_.stats_.connectErrors);
+    if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
+      // Out of descriptors after the accept: this client can't be served, and the next ones
+      // would fare no better, so stop accepting (they wait in the backlog) like accept's
+      // own EMFILE, with one log line per burst.
+      listener_.onAcceptError(-e);
+    } else {
+      LOG_ERROR("listener=%s cluster=%s: upstream socket: %s", listener_.cfg_.name.c_str(),
+                c.name.c_str(), std::strerror(e));
+    }
     closeBoth(io::CloseMode::Now);
     return;
   }
+  listener_.fdsAvailable();
   upstream_ = listener_.loop_.stream(fd.value());
   if (listener_.ctx_ != nullptr) {  // TLS to the cluster, when it says so
     const auto index = static_cast<std::size_t>(&c - listener_.ctx_->config.clusters.data());
@@ -200,11 +209,15 @@ TcpListener::TcpListener(io::Loop& loop, const config::Listener& cfg, Balancer& 
 
 TcpListener::~TcpListener() { RINGWAY_ASSERT(sessions_ == 0); }
 
-void TcpListener::onAccept(int fd) {
+void TcpListener::fdsAvailable() {
+  // Only a session that got both of its descriptors ends a burst of EMFILE.
   if (acceptErrorLogged_) {
     LOG_INFO("listener=%s: accepting again", cfg_.name.c_str());
     acceptErrorLogged_ = false;
   }
+}
+
+void TcpListener::onAccept(int fd) {
   int one = 1;
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   loop_.countSyscall();
@@ -235,6 +248,7 @@ void TcpListener::onAcceptError(int err) {
   if (err == -EMFILE || err == -ENFILE || err == -ENOBUFS || err == -ENOMEM) {
     // Out of descriptors: existing connections keep being served; try again shortly.
     acceptResumeAt_ = loop_.nowMs() + 100;
+    if (acceptor_) acceptor_->pause();
     if (!acceptErrorLogged_) {
       LOG_ERROR("listener=%s: accept: %s; pausing accepts, serving %lu open connections",
                 cfg_.name.c_str(), std::strerror(-err), static_cast<unsigned long>(sessions_));

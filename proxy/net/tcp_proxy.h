@@ -105,6 +105,7 @@ class TcpListener final : public Listener {
 
  private:
   friend class TcpSession;
+  void fdsAvailable();
   void touch(TcpSession& s);
   void unlink(TcpSession& s);
   void retire(TcpSession& s);
