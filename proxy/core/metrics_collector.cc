@@ -4,6 +4,7 @@
 #include <iterator>
 #include <string>
 
+#include "core/metrics_internal.h"
 #include "core/server.h"
 #include "core/worker.h"
 #include "io/ring.h"
@@ -18,11 +19,26 @@ using metrics::addCounter;
 using metrics::addGauge;
 using metrics::Labels;
 
-double load(const std::atomic<uint64_t>& c) {
-  return static_cast<double>(c.load(std::memory_order_relaxed));
+}  // namespace
+
+bool readable(const Worker& w) {
+  const auto s = w.state();
+  return (s == Worker::State::Serving || s == Worker::State::Draining ||
+          s == Worker::State::Stopped) &&
+         w.loop() != nullptr;
 }
 
-}  // namespace
+std::string listenerCluster(const config::Listener& l) {
+  std::string name;
+  for (const config::Route& r : l.routes) {
+    if (r.cluster.empty()) continue;  // direct_response, redirect
+    if (name.empty())
+      name = r.cluster;
+    else if (name != r.cluster)
+      return "";
+  }
+  return name;
+}
 
 const char* workerStateName(Worker::State s) {
   switch (s) {
@@ -46,16 +62,6 @@ constexpr Worker::State kStates[] = {Worker::State::Starting, Worker::State::Ser
                                      Worker::State::Failed, Worker::State::Draining,
                                      Worker::State::Stopped};
 
-// A worker's loop and listeners exist from Serving on and live until the Worker is destroyed,
-// so Stopped workers still report their final counts. The acquire load of the state orders
-// these reads after the worker built them.
-bool readable(const Worker& w) {
-  const auto s = w.state();
-  return (s == Worker::State::Serving || s == Worker::State::Draining ||
-          s == Worker::State::Stopped) &&
-         w.loop() != nullptr;
-}
-
 void listenerFamilies(const Server& server, std::vector<prometheus::MetricFamily>& out) {
   const config::Config& cfg = server.config();
   auto accepted = metrics::counterFamily("ringway_downstream_connections_total",
@@ -73,14 +79,13 @@ void listenerFamilies(const Server& server, std::vector<prometheus::MetricFamily
       "ringway_upstream_connect_errors_total",
       "Failed upstream connection attempts: reason=timeout (connect timeout), reason=error "
       "(refused, unreachable, no socket, ...).");
-  auto upstreamActive = metrics::gaugeFamily("ringway_upstream_connections_active",
-                                             "Upstream connections open or connecting now.");
+  auto upstreamActive = metrics::gaugeFamily(
+      "ringway_upstream_connections_active",
+      "Upstream connections open or connecting now, by the listener that opened them.");
 
-  std::vector<double> clusterActive(cfg.clusters.size(), 0.0);
   for (std::size_t i = 0; i < cfg.listeners.size(); ++i) {
     const config::Listener& lc = cfg.listeners[i];
-    const std::size_t clusterIndex = lc.routes.empty() ? 0 : lc.routes.front().cluster_index;
-    const std::string cluster = lc.routes.empty() ? "" : lc.routes.front().cluster;
+    const std::string cluster = listenerCluster(lc);
     double acc = 0, act = 0, rx = 0, tx = 0, acceptErr = 0, resets = 0, idle = 0, connErr = 0,
            connTimeout = 0, upAct = 0;
     for (const auto& w : server.workers()) {
@@ -109,10 +114,8 @@ void listenerFamilies(const Server& server, std::vector<prometheus::MetricFamily
     addCounter(connectErrors,
                {{"cluster", cluster}, {"listener", lc.name}, {"reason", "timeout"}},
                connTimeout);
-    if (clusterIndex < clusterActive.size()) clusterActive[clusterIndex] += upAct;
+    addGauge(upstreamActive, {{"cluster", cluster}, {"listener", lc.name}}, upAct);
   }
-  for (std::size_t c = 0; c < cfg.clusters.size(); ++c)
-    addGauge(upstreamActive, {{"cluster", cfg.clusters[c].name}}, clusterActive[c]);
 
   out.push_back(std::move(accepted));
   out.push_back(std::move(active));
@@ -225,6 +228,7 @@ std::vector<prometheus::MetricFamily> MetricsCollector::Collect() const {
   addGauge(info, {{"backend", backendName(server_)}, {"version", RINGWAY_VERSION}}, 1);
   out.push_back(std::move(info));
   listenerFamilies(server_, out);
+  tlsFamilies(server_, out);
   workerFamilies(server_, out);
   return out;
 }

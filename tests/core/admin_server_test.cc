@@ -70,7 +70,7 @@ TEST(AdminServer, CountersMoveByWhatWasSent) {
   ASSERT_TRUE(waitFor([&] {
     m = get(p.admin_address(), "/metrics").body;
     return sample(m, R"(ringway_downstream_connections_active{listener="alpha"})") == 0.0 &&
-           sample(m, R"(ringway_upstream_connections_active{cluster="backend"})") == 0.0;
+           sumOf(m, "ringway_upstream_connections_active", {"cluster=\"backend\""}) == 0.0;
   })) << m;
 
   EXPECT_EQ(value(m, R"(ringway_downstream_connections_total{listener="alpha"})"), kConns);

@@ -6,8 +6,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <openssl/ssl.h>
+
 #include <cctype>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <sstream>
 #include <stdexcept>
 
@@ -382,6 +386,55 @@ Proxy startProxy(const std::string& yaml, AdminServer::Options opt) {
   p.admin = std::make_unique<AdminServer>(*p.server, *cfg->admin.address, opt);
   p.admin->start();
   return p;
+}
+
+TempPki::TempPki() {
+  char tmpl[] = "/tmp/ringway-admin-XXXXXX";
+  if (::mkdtemp(tmpl) == nullptr) return;
+  dir = tmpl;
+  cert = dir + "/server.crt";
+  key = dir + "/server.key";
+  const std::string cmd = "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 "
+                          "-nodes -days 2 -subj /CN=dump.test -keyout " + key + " -out " + cert +
+                          " >/dev/null 2>&1";
+  ok = std::system(cmd.c_str()) == 0;
+  std::ifstream in(key);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  keyPem = ss.str();
+}
+
+TempPki::~TempPki() {
+  if (dir.empty()) return;
+  const int rc = std::system(("rm -rf " + dir).c_str());
+  (void)rc;
+}
+
+bool tlsHandshake(const std::string& address, const std::string& sni, bool verify) {
+  const int fd = connectTo(address);
+  if (fd < 0) return false;
+  timeval tv{5, 0};  // a deadline, not a speed check
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  if (verify) SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+  SSL* ssl = SSL_new(ctx);
+  SSL_set_fd(ssl, fd);
+  SSL_set_tlsext_host_name(ssl, sni.c_str());
+  const bool ok = SSL_connect(ssl) == 1;
+  if (ok) {
+    // close_notify, FIN, then read until the proxy closes: an orderly end, so the test does
+    // not depend on how the proxy treats an RST (unread session tickets) after close_notify.
+    SSL_shutdown(ssl);
+    ::shutdown(fd, SHUT_WR);
+    char b[4096];
+    while (::recv(fd, b, sizeof b, 0) > 0) {
+    }
+  }
+  SSL_free(ssl);
+  SSL_CTX_free(ctx);
+  ::close(fd);
+  return ok;
 }
 
 bool waitFor(const std::function<bool()>& cond, std::chrono::milliseconds limit) {

@@ -113,6 +113,20 @@ std::string proxyYaml(unsigned workers, const std::vector<std::string>& listener
                       const std::string& backendAddress, const std::string& ioBackend = "io_uring");
 Proxy startProxy(const std::string& yaml, AdminServer::Options opt = {});
 
+// A self-signed P-256 certificate for CN=dump.test made with the openssl CLI (a Makefile
+// dependency) in a fresh temporary directory, removed again by the destructor.
+struct TempPki {
+  TempPki();
+  ~TempPki();
+  std::string dir, cert, key, keyPem;
+  bool ok = false;
+};
+
+// A TLS client handshake over a fresh connection to address, then an orderly close. With
+// verify, the client checks the certificate against an empty trust store, so it rejects it
+// and sends the server a fatal alert (unknown CA). True when the handshake completed.
+bool tlsHandshake(const std::string& address, const std::string& sni, bool verify = false);
+
 bool waitFor(const std::function<bool()>& cond,
              std::chrono::milliseconds limit = std::chrono::seconds(10));
 

@@ -3,11 +3,6 @@
 #include "config/dump.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
-
-#include <cstdlib>
-#include <fstream>
-#include <sstream>
 
 #include "admin_test_support.h"
 #include "config/loader.h"
@@ -110,32 +105,8 @@ TEST(ConfigDump, YamlLoadsBackToTheSameConfig) {
   EXPECT_EQ(back->clusters[0].endpoints[1].address.port(), 5432);
 }
 
-// A self-signed certificate from the openssl CLI (a Makefile dependency) in a fresh temp dir.
-struct TempPki {
-  std::string dir, cert, key, keyPem;
-  bool ok = false;
-  TempPki() {
-    char tmpl[] = "/tmp/ringway-dump-XXXXXX";
-    if (::mkdtemp(tmpl) == nullptr) return;
-    dir = tmpl;
-    cert = dir + "/server.crt";
-    key = dir + "/server.key";
-    const std::string cmd = "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 "
-                            "-nodes -days 2 -subj /CN=dump.test -keyout " + key + " -out " +
-                            cert + " >/dev/null 2>&1";
-    ok = std::system(cmd.c_str()) == 0;
-    std::ifstream in(key);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    keyPem = ss.str();
-  }
-  ~TempPki() {
-    if (!dir.empty()) std::system(("rm -rf " + dir).c_str());
-  }
-};
-
 TEST(ConfigDump, HttpTlsAndPassthroughLoadBackAndShowOnlyKeyPaths) {
-  TempPki pki;
+  core::test::TempPki pki;
   if (!pki.ok) GTEST_SKIP() << "openssl CLI not available";
   const std::string yaml = R"(workers: 1
 listeners:

@@ -104,8 +104,30 @@ TEST(Dashboards, AlertRulesPassPromtool) {
 
 TEST(Dashboards, EveryReferencedMetricIsExposedAndDocumented) {
   REQUIRE_URING();
+  TempPki pki;
+  if (!pki.ok) GTEST_SKIP() << "openssl CLI not available (needed for the TLS families)";
   EchoBackend backend;
-  Proxy p = startProxy(proxyYaml(2, {"l"}, backend.address()));
+  // One listener of each kind, so every family has series: plain tcp, TLS termination,
+  // passthrough, and a cluster reached over TLS (the echo backend does not speak TLS, so
+  // that handshake fails and the upstream failure family has a reason).
+  const std::string yaml = R"(workers: 2
+admin: { address: "127.0.0.1:0" }
+listeners:
+  - { name: l, address: "127.0.0.1:0", routes: [ { cluster: backend } ] }
+  - name: tls-in
+    address: "127.0.0.1:0"
+    tls: { certificates: [ { cert: )" + pki.cert + ", key: " + pki.key + R"( } ] }
+    routes: [ { cluster: backend } ]
+  - { name: pass, address: "127.0.0.1:0", protocol: tls_passthrough,
+      routes: [ { cluster: backend } ] }
+  - { name: up, address: "127.0.0.1:0", routes: [ { cluster: secure } ] }
+clusters:
+  - { name: backend, endpoints: [ { address: ")" + backend.address() + R"(" } ] }
+  - name: secure
+    endpoints: [ { address: ")" + backend.address() + R"(" } ]
+    tls: { verify: false }
+)";
+  Proxy p = startProxy(yaml);
   {
     const int fd = connectTo(p.server->boundAddresses()[0]);  // make every family non-empty
     ASSERT_GE(fd, 0);
@@ -114,6 +136,17 @@ TEST(Dashboards, EveryReferencedMetricIsExposedAndDocumented) {
     EXPECT_EQ(::recv(fd, &c, 1, 0), 1);
     ::close(fd);
   }
+  ASSERT_TRUE(tlsHandshake(p.server->boundAddresses()[1], "dump.test"));
+  EXPECT_FALSE(tlsHandshake(p.server->boundAddresses()[1], "dump.test", true));  // an alert
+  httpExchange(p.server->boundAddresses()[1], "GET / HTTP/1.1\r\n\r\n", std::chrono::seconds(10),
+               true);
+  httpExchange(p.server->boundAddresses()[3], "hello", std::chrono::seconds(10), true);
+  ASSERT_TRUE(waitFor([&] {
+    const std::string m = get(p.admin_address(), "/metrics").body;
+    return m.find("ringway_upstream_tls_handshake_failures_total{") != std::string::npos &&
+           m.find("ringway_tls_handshake_failures_total{") != std::string::npos &&
+           m.find("ringway_tls_alerts_received_total{") != std::string::npos;
+  }));
   ASSERT_EQ(get(p.admin_address(), "/healthz").status, 200);  // admin_requests_total exists
   const std::string m = get(p.admin_address(), "/metrics").body;
   const auto types = familyTypes(m);

@@ -1,0 +1,34 @@
+// Shared by the MetricsCollector's translation units; not an interface.
+#pragma once
+
+#include <prometheus/metric_family.h>
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "core/worker.h"
+
+namespace ringway::core {
+
+class Server;
+
+// A worker's loop and listeners exist from Serving on and live until the Worker is destroyed,
+// so Stopped workers still report their final counts. The acquire load of the state orders
+// the reads that follow after the worker built what they read.
+bool readable(const Worker& w);
+
+// The cluster a listener's upstream counters belong to: the one its routes name, or "" when
+// they name several (SNI or HTTP routing): the counters are kept per listener.
+std::string listenerCluster(const config::Listener& l);
+
+inline double load(const std::atomic<uint64_t>& c) {
+  return static_cast<double>(c.load(std::memory_order_relaxed));
+}
+
+// TLS families (metrics_tls.cc), for listeners that terminate or pass through TLS.
+void tlsFamilies(const Server& server, std::vector<prometheus::MetricFamily>& out);
+
+}  // namespace ringway::core
