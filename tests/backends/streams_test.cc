@@ -57,6 +57,7 @@ TEST_P(Streams, RandomStreamsBothWaysArriveIntact) {
     EXPECT_EQ(r.pump.sendErr, 0) << std::strerror(r.pump.sendErr);
     EXPECT_EQ(r.pump.read.end, End::Eof) << toString(r.pump.read.end);
   }
+  EXPECT_NOTHING_LEFT_OPEN(proxy);
 }
 
 TEST_P(Streams, ClientFinReachesUpstreamWhichStillAnswers) {
@@ -98,6 +99,7 @@ TEST_P(Streams, ClientFinReachesUpstreamWhichStillAnswers) {
   EXPECT_EQ(r.sendErr, 0) << std::strerror(r.sendErr);
   EXPECT_EQ(r.read.end, End::Eof) << toString(r.read.end);
   EXPECT_TRUE(in.intact()) << in.report();
+  EXPECT_NOTHING_LEFT_OPEN(proxy);
 }
 
 TEST_P(Streams, UpstreamFinReachesClientWhichStillSends) {
@@ -144,6 +146,7 @@ TEST_P(Streams, UpstreamFinReachesClientWhichStillSends) {
   EXPECT_EQ(upstreamResult.get(), "");
   // Both FINs passed: the proxy closes the client's socket as well.
   EXPECT_EQ(readToEnd(c.get(), Deadline(10s)).end, End::Eof);
+  EXPECT_NOTHING_LEFT_OPEN(proxy);
 }
 
 TEST_P(Streams, UpstreamResetReachesClient) {
