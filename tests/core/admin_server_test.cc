@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <random>
+#include <thread>
+#include <vector>
 
 #include "admin_test_support.h"
 #include "config/dump.h"
@@ -110,6 +112,42 @@ TEST(AdminServer, CountersMoveByWhatWasSent) {
   EXPECT_EQ(value(m, R"(ringway_build_info{backend="io_uring",version=")" RINGWAY_VERSION
                      R"("})"),
             1);
+}
+
+// Scrapes while the workers are busy proxying: every scrape answers, and counters read at
+// scrape time never go backwards.
+TEST(AdminServer, ScrapesDuringTrafficAnswerAndCountersOnlyGrow) {
+  REQUIRE_URING();
+  EchoBackend backend;
+  Proxy p = startProxy(proxyYaml(2, {"alpha"}, backend.address()));
+  const std::string alpha = p.server->boundAddresses()[0];
+  constexpr int kClients = 6;
+  constexpr std::size_t kBytes = 2'000'000;
+  std::vector<std::thread> clients;
+  for (int i = 0; i < kClients; ++i)
+    clients.emplace_back([&, i] { echoThrough(alpha, kBytes, 500 + static_cast<uint32_t>(i)); });
+  double lastRx = 0, lastEnter = 0, lastCqes = 0;
+  int scrapes = 0;
+  const auto series = R"(ringway_downstream_bytes_total{direction="rx",listener="alpha"})";
+  while (scrapes < 200) {
+    const HttpResponse r = get(p.admin_address(), "/metrics");
+    ASSERT_EQ(r.status, 200) << r.raw.substr(0, 300);
+    const double rx = sample(r.body, series).value_or(-1);
+    const double enter = sumOf(r.body, "ringway_io_uring_enter_total");
+    const double cqes = sumOf(r.body, "ringway_worker_loop_batch_cqes_sum");
+    EXPECT_GE(rx, lastRx);
+    EXPECT_GE(enter, lastEnter);
+    EXPECT_GE(cqes, lastCqes);
+    lastRx = rx;
+    lastEnter = enter;
+    lastCqes = cqes;
+    ++scrapes;
+    if (rx == kClients * kBytes) break;
+  }
+  for (auto& t : clients) t.join();
+  EXPECT_TRUE(waitFor([&] {
+    return sample(get(p.admin_address(), "/metrics").body, series) == kClients * kBytes;
+  }));
 }
 
 // The epoll backend has no ring: the io_uring families are absent, not zero, and the rest

@@ -142,12 +142,12 @@ listeners:
       session_tickets: false
     routes:
       - { match: { sni: dump.test }, cluster: app }
-      - { cluster: app }
+      - { cluster: secure }
   - name: pass
     address: "127.0.0.1:9443"
     protocol: tls_passthrough
     client_hello_timeout: 3s
-    routes: [ { match: { sni: "*.example.com" }, cluster: secure }, { cluster: app } ]
+    routes: [ { match: { sni: "*.example.com" }, cluster: app }, { cluster: app } ]
 clusters:
   - name: app
     endpoints: [ { address: "127.0.0.1:9000" } ]
