@@ -1,0 +1,334 @@
+// Requests through a real in-process proxy over loopback sockets, against a test upstream:
+// keep-alive, pipelining, bodies both ways (Content-Length and chunked, with checksums),
+// 100-continue, framing of HEAD/204/304, HTTP/1.0, header handling, pool reuse, many clients,
+// WebSocket tunnelling, curl. Each runs on io_uring and on epoll.
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <cstdio>
+#include <thread>
+
+#include "httpproxy/common.h"
+
+namespace ringway::httptest {
+namespace {
+
+using Suite = HttpProxyTest;
+
+std::string lineOf(const std::string& body, const std::string& name) {
+  const std::size_t at = body.find("\n" + name + ": ");
+  if (at == std::string::npos) return "";
+  const std::size_t start = at + name.size() + 3;
+  return body.substr(start, body.find('\n', start) - start);
+}
+
+TEST_P(Suite, KeepAliveForwardsHeadersAndDropsHopByHop) {
+  Client c(port());
+  ASSERT_TRUE(c.connected());
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(c.send(request("GET", "/headers?i=" + std::to_string(i),
+                               "Connection: keep-alive, X-Hop\r\nX-Hop: 1\r\nKeep-Alive: 5\r\n"
+                               "TE: trailers\r\nProxy-Connection: keep-alive\r\n"
+                               "X-Forwarded-For: 10.0.0.1\r\n")));
+    const Response r = c.read();
+    ASSERT_TRUE(r.ok) << r.describe();
+    EXPECT_EQ(r.status, 200);
+    const std::string& b = r.body;
+    EXPECT_EQ(b.substr(0, b.find('\n')), "GET /headers?i=" + std::to_string(i));
+    EXPECT_EQ(lineOf(b, "host"), "test.local") << "Host passes unchanged";
+    EXPECT_EQ(lineOf(b, "x-forwarded-for"), "10.0.0.1, 127.0.0.1");
+    EXPECT_EQ(lineOf(b, "x-forwarded-proto"), "http");
+    EXPECT_EQ(lineOf(b, "x-forwarded-host"), "test.local");
+    for (const char* hop : {"connection", "x-hop", "keep-alive", "te", "proxy-connection"})
+      EXPECT_EQ(b.find(std::string("\n") + hop + ":"), std::string::npos) << hop << "\n" << b;
+    const std::string id = lineOf(b, "x-request-id");
+    EXPECT_EQ(id.size(), 36u) << b;
+    EXPECT_EQ(r.header("x-request-id"), id) << "the generated id comes back to the client";
+  }
+  // A client's own id is passed on and back.
+  ASSERT_TRUE(c.send(request("GET", "/headers", "X-Request-Id: my-id-1\r\n")));
+  const Response r = c.read();
+  ASSERT_TRUE(r.ok) << r.describe();
+  EXPECT_EQ(lineOf(r.body, "x-request-id"), "my-id-1");
+  EXPECT_EQ(r.header("x-request-id"), "my-id-1");
+  EXPECT_EQ(upstream_.accepts(), 1) << "one client, kept alive: one upstream connection";
+}
+
+TEST_P(Suite, PipelinedRequestsAreAnsweredInOrder) {
+  Client c(port());
+  const std::string body = makeBody(3, 5000);
+  std::string all;
+  all += request("GET", "/bytes?n=20000&seed=1");
+  all += request("POST", "/sum", "", body);
+  all += request("GET", "/direct");
+  all += request("GET", "/bytes?n=3000&seed=2&chunked=1");
+  all += request("HEAD", "/bytes?n=77");
+  all += request("GET", "/first?x");
+  all += request("POST", "/echo", "", "tiny");
+  ASSERT_TRUE(c.send(all));
+  Response r = c.read();
+  ASSERT_TRUE(r.ok) << r.describe();
+  EXPECT_EQ(r.body, makeBody(1, 20000));
+  r = c.read();
+  ASSERT_TRUE(r.ok) << r.describe();
+  EXPECT_EQ(r.body, sumOf(body));
+  r = c.read();
+  EXPECT_EQ(r.body, "direct\n") << r.describe();
+  r = c.read();
+  EXPECT_EQ(r.body, makeBody(2, 3000)) << r.describe();
+  r = c.read(true);
+  EXPECT_EQ(r.header("content-length"), "77") << r.describe();
+  EXPECT_EQ(r.body, "");
+  r = c.read();
+  EXPECT_EQ(r.body, "ok /first\n") << r.describe();
+  r = c.read();
+  EXPECT_EQ(r.body, "tiny") << r.describe();
+}
+
+TEST_P(Suite, ChunkedBodiesBothWays) {
+  Client c(port());
+  // Request: chunked in uneven pieces, with an extension and a trailer.
+  const std::string body = makeBody(11, sanitized() ? 200000 : 1500000);
+  std::string req = "POST /sum HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n";
+  std::size_t off = 0, piece = 5;
+  while (off < body.size()) {
+    const std::size_t k = std::min(piece, body.size() - off);
+    char line[40];
+    std::snprintf(line, sizeof line, "%zx;ext=1\r\n", k);
+    req += line;
+    req.append(body, off, k);
+    req += "\r\n";
+    off += k;
+    piece = piece * 2 + 1;
+    if (piece > 70000) piece = 999;
+  }
+  req += "0\r\nX-Done: yes\r\n\r\n";
+  ASSERT_TRUE(c.send(req));
+  Response r = c.read();
+  ASSERT_TRUE(r.ok) << r.describe();
+  EXPECT_EQ(r.body, sumOf(body));
+  // Response: chunked from the upstream, passed as chunked to an HTTP/1.1 client.
+  const std::size_t n = sanitized() ? 300000 : 3000000;
+  ASSERT_TRUE(c.send(request("GET", "/bytes?n=" + std::to_string(n) + "&seed=5&chunked=1")));
+  r = c.read();
+  ASSERT_TRUE(r.ok) << r.describe();
+  EXPECT_EQ(r.header("transfer-encoding"), "chunked");
+  EXPECT_EQ(r.body.size(), n);
+  EXPECT_TRUE(r.body == makeBody(5, n)) << "chunked response body differs";
+  // The same to an HTTP/1.0 client: decoded, delimited by the close.
+  Client old(port());
+  ASSERT_TRUE(old.send("GET /bytes?n=50000&seed=6&chunked=1 HTTP/1.0\r\n\r\n"));
+  r = old.read();
+  ASSERT_TRUE(r.ok) << r.describe();
+  EXPECT_FALSE(r.has("transfer-encoding"));
+  EXPECT_EQ(r.header("connection"), "close");
+  EXPECT_TRUE(r.body == makeBody(6, 50000));
+}
+
+TEST_P(Suite, LargeBodiesKeepTheirChecksums) {
+  Client c(port());
+  const std::size_t n = sanitized() ? 1u << 20 : 8u << 20;
+  const std::string body = makeBody(42, n);
+  // The upstream reads all of it before answering: send from a thread while reading.
+  std::thread sender([&] { EXPECT_TRUE(c.send(request("POST", "/echo", "", body))); });
+  const Response r = c.read(false, 30s);
+  sender.join();
+  ASSERT_TRUE(r.ok) << r.describe();
+  ASSERT_EQ(r.body.size(), n);
+  EXPECT_EQ(fnv(r.body.data(), n), fnv(body.data(), n)) << "echoed body differs";
+  // And a large download on the same connection.
+  ASSERT_TRUE(c.send(request("GET", "/bytes?n=" + std::to_string(n) + "&seed=9")));
+  const Response d = c.read(false, 30s);
+  ASSERT_TRUE(d.ok) << d.describe();
+  EXPECT_TRUE(d.body == makeBody(9, n)) << "download differs";
+}
+
+TEST_P(Suite, ExpectContinue) {
+  Client c(port());
+  const std::string body = makeBody(4, 10000);
+  ASSERT_TRUE(c.send("POST /sum HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: " +
+                     std::to_string(body.size()) + "\r\n\r\n"));
+  // Nothing of the body is sent before the 100 comes.
+  std::string got;
+  char buf[256];
+  while (got.find("\r\n\r\n") == std::string::npos) {
+    pollfd pfd{c.fd(), POLLIN, 0};
+    ASSERT_GT(::poll(&pfd, 1, 5000), 0) << "no 100 Continue";
+    const ssize_t n = ::recv(c.fd(), buf, sizeof buf, 0);
+    ASSERT_GT(n, 0);
+    got.append(buf, static_cast<std::size_t>(n));
+  }
+  EXPECT_EQ(got, "HTTP/1.1 100 Continue\r\n\r\n");
+  ASSERT_TRUE(c.send(body));
+  const Response r = c.read();
+  ASSERT_TRUE(r.ok) << r.describe();
+  EXPECT_EQ(r.body, sumOf(body));
+  // The upstream never sees Expect: we answered it.
+  for (const auto& [n, v] : upstream_.lastHeaders()) EXPECT_NE(n, "expect");
+}
+
+TEST_P(Suite, HeadNoContentAndNotModifiedHaveNoBody) {
+  Client c(port());
+  ASSERT_TRUE(c.send(request("HEAD", "/bytes?n=1234")));
+  Response r = c.read(true);
+  ASSERT_TRUE(r.ok) << r.describe();
+  EXPECT_EQ(r.header("content-length"), "1234");
+  for (int code : {204, 304}) {
+    ASSERT_TRUE(c.send(request("GET", "/status?code=" + std::to_string(code))));
+    r = c.read();
+    ASSERT_TRUE(r.ok) << r.describe();
+    EXPECT_EQ(r.status, code);
+    EXPECT_EQ(r.body, "");
+  }
+  // The connection is still in step.
+  ASSERT_TRUE(c.send(request("GET", "/after")));
+  r = c.read();
+  EXPECT_EQ(r.body, "ok /after\n") << r.describe();
+  EXPECT_EQ(upstream_.accepts(), 1);
+}
+
+TEST_P(Suite, Http10KeepAliveSemantics) {
+  {  // No keep-alive asked: answered, then closed.
+    Client c(port());
+    ASSERT_TRUE(c.send("GET /a HTTP/1.0\r\n\r\n"));
+    const Response r = c.read();
+    ASSERT_TRUE(r.ok) << r.describe();
+    EXPECT_EQ(r.body, "ok /a\n");
+    EXPECT_EQ(r.header("connection"), "close");
+    EXPECT_TRUE(c.waitEof());
+  }
+  {  // Keep-alive asked: kept, and said so.
+    Client c(port());
+    for (int i = 0; i < 2; ++i) {
+      ASSERT_TRUE(c.send("GET /b HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
+      const Response r = c.read();
+      ASSERT_TRUE(r.ok) << r.describe();
+      EXPECT_EQ(r.header("connection"), "keep-alive");
+      EXPECT_EQ(r.header("content-length"), "6");
+    }
+  }
+  {  // An HTTP/1.0 upstream's body delimited by its close: passed on, then the client closed.
+    Client c(port());
+    ASSERT_TRUE(c.send(request("GET", "/http10")));
+    const Response r = c.read();
+    ASSERT_TRUE(r.ok) << r.describe();
+    EXPECT_EQ(r.body, "until close\n");
+    EXPECT_TRUE(c.waitEof());
+  }
+}
+
+TEST_P(Suite, UpstreamConnectionsAreReused) {
+  const int n = 20;
+  for (int i = 0; i < n; ++i) {
+    Client c(port());
+    ASSERT_TRUE(c.send(request("GET", "/r" + std::to_string(i))));
+    const Response r = c.read();
+    ASSERT_TRUE(r.ok) << r.describe();
+  }
+  EXPECT_EQ(upstream_.accepts(), 1) << "sequential clients share one pooled connection";
+  // "Connection: close" from the upstream: that one is not reused.
+  Client c(port());
+  ASSERT_TRUE(c.send(request("GET", "/close")));
+  Response r = c.read();
+  ASSERT_TRUE(r.ok) << r.describe();
+  EXPECT_EQ(r.body, "bye\n");
+  EXPECT_NE(r.header("connection"), "close") << "the client's connection is its own";
+  ASSERT_TRUE(c.send(request("GET", "/again")));
+  r = c.read();
+  ASSERT_TRUE(r.ok) << r.describe();
+  EXPECT_EQ(upstream_.accepts(), 2);
+}
+
+TEST_P(Suite, ManyConcurrentClients) {
+  const int total = sanitized() ? 200 : 1000;
+  const int threads = 20;
+  std::atomic<int> good{0};
+  std::vector<std::thread> ts;
+  std::mutex mu;
+  std::string firstProblem;
+  for (int t = 0; t < threads; ++t) {
+    ts.emplace_back([&, t] {
+      std::vector<std::unique_ptr<Client>> cs;
+      for (int i = t; i < total; i += threads) cs.push_back(std::make_unique<Client>(port()));
+      // Every connection is open at once; each makes two requests.
+      for (int round = 0; round < 2; ++round) {
+        for (std::size_t i = 0; i < cs.size(); ++i) {
+          const std::string path = "/c" + std::to_string(t) + "-" + std::to_string(i);
+          Response r;
+          if (cs[i]->send(request("GET", path))) r = cs[i]->read();
+          if (r.ok && r.body == "ok " + path + "\n") {
+            good.fetch_add(1);
+          } else {
+            std::lock_guard<std::mutex> g(mu);
+            if (firstProblem.empty()) firstProblem = path + ": " + r.describe();
+          }
+        }
+      }
+    });
+  }
+  for (auto& t : ts) t.join();
+  EXPECT_EQ(good.load(), total * 2) << firstProblem;
+}
+
+TEST_P(Suite, WebSocketEchoThroughTheProxy) {
+  Client c(port());
+  ASSERT_TRUE(c.send("GET /ws HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                     "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                     "\r\n"));
+  std::string got;
+  char buf[65536];
+  while (got.find("\r\n\r\n") == std::string::npos) {
+    const ssize_t n = ::recv(c.fd(), buf, sizeof buf, 0);
+    ASSERT_GT(n, 0) << got;
+    got.append(buf, static_cast<std::size_t>(n));
+  }
+  ASSERT_EQ(got.rfind("HTTP/1.1 101", 0), 0u) << got;
+  EXPECT_NE(got.find("Upgrade: websocket"), std::string::npos) << got;
+  std::string echoed = got.substr(got.find("\r\n\r\n") + 4);
+  const std::string payload = makeBody(77, sanitized() ? 100000 : 1000000);
+  std::thread sender([&] { EXPECT_TRUE(c.send(payload)); });
+  while (echoed.size() < payload.size()) {
+    const ssize_t n = ::recv(c.fd(), buf, sizeof buf, 0);
+    if (n <= 0) break;
+    echoed.append(buf, static_cast<std::size_t>(n));
+  }
+  sender.join();
+  EXPECT_EQ(echoed.size(), payload.size());
+  EXPECT_TRUE(echoed == payload) << "tunnelled bytes differ";
+  ::shutdown(c.fd(), SHUT_WR);
+  EXPECT_TRUE(c.waitEof()) << "the upstream's FIN is passed on";
+}
+
+TEST_P(Suite, Curl) {
+  if (std::system("command -v curl >/dev/null 2>&1") != 0) GTEST_SKIP() << "no curl";
+  const std::string base = "http://127.0.0.1:" + std::to_string(port());
+  auto run = [](const std::string& cmd) {
+    std::string out;
+    FILE* f = ::popen(cmd.c_str(), "r");
+    if (f == nullptr) return out;
+    char buf[4096];
+    std::size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
+    ::pclose(f);
+    return out;
+  };
+  EXPECT_EQ(run("curl -s -m 10 " + base + "/direct"), "direct\n");
+  EXPECT_EQ(run("curl -s -m 10 -o /dev/null -w '%{http_code} %{size_download}' " + base +
+                "/bytes?n=100000"),
+            "200 100000");
+  EXPECT_EQ(run("curl -s -m 10 --data-binary 'hello' " + base + "/echo"), "hello");
+  // curl sends Expect: 100-continue for bodies over 1 MiB.
+  EXPECT_EQ(run("head -c 1500000 /dev/zero | curl -s -m 20 --data-binary @- -o /dev/null -w "
+                "'%{http_code}' " +
+                base + "/sum"),
+            "200");
+  EXPECT_EQ(run("curl -s -m 10 -o /dev/null -w '%{http_code} %{redirect_url}' " + base +
+                "/old/x"),
+            "301 http://new.example/");
+}
+
+HTTPPROXY_BACKENDS(Suite);
+
+}  // namespace
+}  // namespace ringway::httptest
