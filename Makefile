@@ -42,5 +42,32 @@ sanitize: deps  ## AddressSanitizer + UndefinedBehaviorSanitizer build and test 
 bench: build  ## side-by-side benchmarks vs nginx/HAProxy (bench/README.md); QUICK=1 for a smoke run
 	bench/run $(if $(QUICK),--quick) $(BENCH_ARGS)
 
+# deploy/ (deploy/README.md): the container image and the tests of every deployment path.
+IMAGE       ?= localhost/ringway:latest
+BASE_IMAGE  ?= localhost/ringway-base:bookworm
+# podman, runc and debootstrap build and run the image; systemd brings systemd-analyze.
+# (Node.js and npm, for the Kubernetes schema check, come with these machines.)
+DEPLOY_DEPS := podman runc debootstrap systemd python3-yaml
+
+.PHONY: deploy-deps image test-deploy
+deploy-deps:  ## what make image and make test-deploy need (idempotent)
+	@missing=$$(for p in $(DEPLOY_DEPS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
+	  | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then echo "installing:" $$missing; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	  $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; fi
+
+image: deploy-deps  ## container image $(IMAGE); its base is built from Debian packages (no registry)
+	deploy/container/build-image $(IMAGE) $(BASE_IMAGE)
+
+# sd_notify and the systemd unit (also in make test), the Kubernetes manifests, then the image
+# built and run under podman. Parts that cannot run here (no podman, no npm registry) say SKIP.
+test-deploy: build  ## deploy/: systemd unit, sd_notify, Kubernetes manifests, container image
+	@$(MAKE) --no-print-directory deploy-deps || echo "test-deploy: could not install" \
+	  "$(DEPLOY_DEPS); what needs them will skip"
+	ctest --test-dir $(BUILD) -L deploy --output-on-failure --timeout 300
+	tests/deploy/k8s_test.sh $(BUILD)
+	BASE_IMAGE=$(BASE_IMAGE) tests/deploy/container_test.sh $(IMAGE)
+
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)
