@@ -272,8 +272,7 @@ class EpollStream final : public Stream, public EpollHandler {
           const int err = -errno;
           q.clear();
           if (has(Closing)) {
-            clear(CloseAfterFlush);
-            close(CloseMode::Now);
+            close(CloseMode::Now);  // clears CloseAfterFlush: cleared first, close() would return
             return;
           }
           set(WriteFailed);
@@ -296,10 +295,7 @@ class EpollStream final : public Stream, public EpollHandler {
       loop_.countSyscall();
       set(ShutdownDone);
     }
-    if (has(CloseAfterFlush)) {
-      clear(CloseAfterFlush);
-      close(CloseMode::Now);
-    }
+    if (has(CloseAfterFlush)) close(CloseMode::Now);  // close() clears the flag itself
   }
 
   void finish() {
