@@ -102,8 +102,8 @@ void TcpSession::failConnect(int err) {
            timeout ? "timed out" : std::strerror(-err), attempts_, c.endpoints.size(),
            retry ? ", trying the next endpoint" : ", closing the client");
   // Like nginx's proxy_next_upstream: each endpoint is tried at most once per client.
-  failed_ = std::move(upstream_);
-  failed_->close(io::CloseMode::Now);
+  failed_.push_back(std::move(upstream_));
+  failed_.back()->close(io::CloseMode::Now);
   if (retry) {
     endpoint_ = static_cast<uint16_t>((endpoint_ + 1) % c.endpoints.size());
     connectUpstream();
@@ -177,7 +177,8 @@ void TcpSession::onClosed(io::Stream& s) {
     bits_ |= UpstreamClosed;
     sub(listener_.stats_.upstreamActive);
   } else {
-    sub(listener_.stats_.upstreamActive);  // a failed attempt
+    sub(listener_.stats_.upstreamActive);  // a failed attempt: may be the last to close
+    maybeFinish();
     return;
   }
   // One side gone: the other has nothing left to talk to.
@@ -188,7 +189,8 @@ void TcpSession::onClosed(io::Stream& s) {
 
 void TcpSession::maybeFinish() {
   const bool upDone = !upstream_ || (bits_ & UpstreamClosed);
-  const bool failedDone = !failed_ || failed_->fd() < 0;
+  bool failedDone = true;
+  for (const auto& f : failed_) failedDone = failedDone && f->fd() < 0;
   if ((bits_ & ClientClosed) && upDone && failedDone && !(bits_ & Finished)) {
     bits_ |= Finished;
     listener_.retire(*this);

@@ -60,7 +60,9 @@ class TcpSession final : public io::StreamHandler, public io::Deferred, public I
   std::vector<io::BufferRef> early_;  // client bytes read before the upstream was connected
   std::unique_ptr<io::Stream> client_;
   std::unique_ptr<io::Stream> upstream_;
-  std::unique_ptr<io::Stream> failed_;  // a previous attempt, freed once it has closed
+  // Previous attempts, freed with the session. A TLS one may take a while to close (its reads
+  // are cancelled), so more than one can be closing at once.
+  std::vector<std::unique_ptr<io::Stream>> failed_;
   uint16_t endpoint_ = 0;
   uint8_t attempts_ = 0;
   uint8_t bits_ = 0;
