@@ -155,6 +155,7 @@ constexpr Key<RouteMatch> MatchKeys[] = {
        if (auto v = readPath(r, n, p))
          m.path = *v;
      }},
+    {"sni", Optional, readSniMatch}, // tls_schema.cc: tcp with tls and tls_passthrough only
     {"path_prefix", Optional,
      [](Reader& r, const Node& n, const std::string& p, RouteMatch& m) {
        if (auto v = readPath(r, n, p))
@@ -424,7 +425,8 @@ void checkRoutes(Reader& r, const std::string& path, const Listener& l) {
     for (std::size_t i = 0; i < l.routes.size(); ++i) {
       const std::string rp = indexed(routes, i);
       for (std::string_view k : HttpOnlyRouteKeys)
-        if (r.has(join(rp, k)))
+        if (r.has(join(rp, k)) &&
+            !(k == "match" && (sniRouted(l) || !l.routes[i].match.sni.empty()))) // tls_schema
           r.problemAt(join(rp, k), "'" + std::string(k) + "' is only for protocol: http routes");
       if (!r.has(join(rp, "cluster")))
         r.problemAt(rp, "missing required key 'cluster'");

@@ -217,14 +217,22 @@ constexpr Key<Listener> ListenerKeys[] = {
     {"max_header_size", Optional, readHttpListenerKey},
     {"max_headers", Optional, readHttpListenerKey},
     {"x_forwarded", Optional, readHttpListenerKey},
+    {"tls", Optional, readListenerTls},
+    {"client_hello_timeout", Optional,
+     [](Reader& r, const Node& n, const std::string& p, Listener& l) {
+       if (auto v = readDuration(r, n, p, Duration(1)))
+         l.client_hello_timeout = *v;
+     }},
 };
 
 void checkListener(Reader& r, const std::string& path, const Listener& l) {
-  // v1 tcp proxying forwards to the first route only; a second one would be silently ignored.
-  if (l.protocol == Protocol::Tcp && l.routes.size() > 1)
+  // Plain tcp proxying forwards to the first route only; a second one would be silently
+  // ignored. With tls the SNI picks among them.
+  if (l.protocol == Protocol::Tcp && !l.tls && l.routes.size() > 1)
     r.problemAt(indexed(join(path, "routes"), 1),
                 "tcp listeners take one route (got " + std::to_string(l.routes.size()) + ")");
   checkRoutes(r, path, l);
+  checkListenerTls(r, path, l);
 }
 
 // ---- clusters ----
@@ -273,6 +281,7 @@ constexpr Key<Cluster> ClusterKeys[] = {
      [](Reader& r, const Node& n, const std::string& p, Cluster& c) {
        readKeepalive(r, n, p, c.keepalive);
      }},
+    {"tls", Optional, readClusterTls},
 };
 
 // ---- top level ----

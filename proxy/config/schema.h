@@ -25,6 +25,19 @@ void checkRoutes(Reader& r, const std::string& path, const Listener& l);
 // validate.cc: "a route an earlier one shadows" warnings.
 void warnShadowedRoutes(Reader& r, Config& cfg);
 
+// tls_schema.cc: `tls:` blocks of listeners and clusters, `match: { sni }`.
+void readListenerTls(Reader& r, const YAML::Node& node, const std::string& path, Listener& l);
+void readClusterTls(Reader& r, const YAML::Node& node, const std::string& path, Cluster& c);
+void readSniMatch(Reader& r, const YAML::Node& node, const std::string& path, RouteMatch& m);
+// Routes of this listener may match on sni (tls_passthrough, or tcp terminating TLS).
+bool sniRouted(const Listener& l);
+// After a listener's mapping: where tls and sni may appear, one default route, no duplicate sni.
+void checkListenerTls(Reader& r, const std::string& path, const Listener& l);
+// After everything is read: resolves file names against the config file's directory, loads
+// every certificate, key and CA (errors at the key naming the file, expiry as a warning), and
+// makes each listener's shared ticket keys.
+void loadTls(Reader& r, Config& cfg);
+
 // Fills `cfg` from the root node; problems go to `r`.
 void readConfig(Reader& r, const YAML::Node& root, Config& cfg);
 

@@ -257,6 +257,8 @@ void loadListenerTls(Reader& r, const std::string& path, ListenerTls& t) {
 
 void loadClusterTls(Reader& r, const std::string& path, const ClusterTls& t) {
   if (t.verify && t.server_name.empty()) {
+    if (r.has(join(path, "server_name"))) // given but invalid: reported already
+      return;
     r.problemAt(path, "tls.server_name is required while verify is on (it is the name the "
                       "certificate must carry)");
     return;
@@ -354,6 +356,20 @@ void loadTls(Reader& r, Config& cfg) {
     }
     resolve(dir, t.client_ca);
     loadListenerTls(r, join(indexed("listeners", i), "tls"), t);
+  }
+  for (std::size_t i = 0; i < cfg.listeners.size(); ++i) {
+    const Listener& l = cfg.listeners[i];
+    if (l.protocol != Protocol::TlsPassthrough)
+      continue;
+    for (std::size_t j = 0; j < l.routes.size(); ++j) {
+      const Route& route = l.routes[j];
+      if (route.cluster.empty() || route.cluster_index >= cfg.clusters.size() ||
+          !cfg.clusters[route.cluster_index].tls || cfg.clusters[route.cluster_index].name != route.cluster)
+        continue;
+      r.problemAt(join(indexed(join(indexed("listeners", i), "routes"), j), "cluster"),
+                  "cluster '" + route.cluster + "' has tls, but tls_passthrough forwards the "
+                  "client's bytes, already TLS, as they are; remove the cluster's tls");
+    }
   }
   for (std::size_t i = 0; i < cfg.clusters.size(); ++i) {
     if (!cfg.clusters[i].tls)

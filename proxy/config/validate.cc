@@ -14,8 +14,8 @@ bool protocolImplemented(Protocol p) {
     return true;
   case Protocol::Http:
     return true;
-  case Protocol::TlsPassthrough: // needs SNI peeking in net/
-    return false;
+  case Protocol::TlsPassthrough: // net/tls_passthrough
+    return true;
   }
   return false;
 }
@@ -205,6 +205,7 @@ void validateConfig(Reader& r, Config& cfg) {
   resolveRoutes(r, cfg);
   checkAddresses(r, cfg);
   warnShadowedRoutes(r, cfg);
+  loadTls(r, cfg);
 }
 
 } // namespace ringway::config
