@@ -10,10 +10,14 @@ namespace ringway::config {
 
 std::string formatDuration(Duration d) {
   const int64_t ms = d.count();
-  if (ms == 0) return "0ms";
-  if (ms % 3'600'000 == 0) return std::to_string(ms / 3'600'000) + "h";
-  if (ms % 60'000 == 0) return std::to_string(ms / 60'000) + "m";
-  if (ms % 1000 == 0) return std::to_string(ms / 1000) + "s";
+  if (ms == 0)
+    return "0ms";
+  if (ms % 3'600'000 == 0)
+    return std::to_string(ms / 3'600'000) + "h";
+  if (ms % 60'000 == 0)
+    return std::to_string(ms / 60'000) + "m";
+  if (ms % 1000 == 0)
+    return std::to_string(ms / 1000) + "s";
   return std::to_string(ms) + "ms";
 }
 
@@ -53,7 +57,8 @@ void appendJsonString(std::string& out, std::string_view s) {
 }
 
 void JsonWriter::newline() {
-  if (!pretty_) return;
+  if (!pretty_)
+    return;
   out_ += '\n';
   out_.append(2 * empty_.size(), ' ');
 }
@@ -63,8 +68,10 @@ void JsonWriter::beforeValue() {
     afterKey_ = false;
     return;
   }
-  if (empty_.empty()) return;  // top level
-  if (!empty_.back()) out_ += ',';
+  if (empty_.empty())
+    return; // top level
+  if (!empty_.back())
+    out_ += ',';
   empty_.back() = false;
   newline();
 }
@@ -77,8 +84,10 @@ void JsonWriter::open(char c) {
 
 void JsonWriter::close(char c) {
   const bool wasEmpty = empty_.empty() || empty_.back();
-  if (!empty_.empty()) empty_.pop_back();
-  if (!wasEmpty) newline();
+  if (!empty_.empty())
+    empty_.pop_back();
+  if (!wasEmpty)
+    newline();
   out_ += c;
 }
 
@@ -148,20 +157,25 @@ std::string pathOnly(const std::string& v) {
 // One walk over the config for both formats: a sink with the operations both support. Keys
 // are written only where the loader accepts them (http-only keys on http listeners, tls blocks
 // where configured, ...), so the YAML form loads back.
-template <class Sink>
-void walkRoute(const Listener& l, const Route& r, Sink& s) {
+template <class Sink> void walkRoute(const Listener& l, const Route& r, Sink& s) {
   s.beginMap();
-  if (!r.name.empty()) s.kv("name", r.name);
+  if (!r.name.empty())
+    s.kv("name", r.name);
   const RouteMatch& m = r.match;
   if (!m.host.empty() || !m.path.empty() || !m.path_prefix.empty() || !m.path_regex.empty() ||
       !m.methods.empty() || !m.headers.empty() || !m.sni.empty()) {
     s.key("match");
     s.beginMap();
-    if (!m.host.empty()) s.kv("host", m.host);
-    if (!m.path.empty()) s.kv("path", m.path);
-    if (!m.path_prefix.empty()) s.kv("path_prefix", m.path_prefix);
-    if (!m.path_regex.empty()) s.kv("path_regex", m.path_regex);
-    if (!m.methods.empty()) s.list("method", m.methods);
+    if (!m.host.empty())
+      s.kv("host", m.host);
+    if (!m.path.empty())
+      s.kv("path", m.path);
+    if (!m.path_prefix.empty())
+      s.kv("path_prefix", m.path_prefix);
+    if (!m.path_regex.empty())
+      s.kv("path_regex", m.path_regex);
+    if (!m.methods.empty())
+      s.list("method", m.methods);
     if (!m.headers.empty()) {
       s.key("headers");
       s.beginSeq();
@@ -176,10 +190,12 @@ void walkRoute(const Listener& l, const Route& r, Sink& s) {
       }
       s.endSeq();
     }
-    if (!m.sni.empty()) s.kv("sni", m.sni);
+    if (!m.sni.empty())
+      s.kv("sni", m.sni);
     s.endMap();
   }
-  if (!r.cluster.empty()) s.kv("cluster", r.cluster);
+  if (!r.cluster.empty())
+    s.kv("cluster", r.cluster);
   if (r.direct_response) {
     s.key("direct_response");
     s.beginMap();
@@ -196,11 +212,15 @@ void walkRoute(const Listener& l, const Route& r, Sink& s) {
     s.endMap();
   }
   if (l.protocol == Protocol::Http) {
-    if (r.timeout.count() != 0) s.kv("timeout", formatDuration(r.timeout));
-    if (!r.host_rewrite.empty()) s.kv("host_rewrite", r.host_rewrite);
-    if (!r.prefix_rewrite.empty()) s.kv("prefix_rewrite", r.prefix_rewrite);
+    if (r.timeout.count() != 0)
+      s.kv("timeout", formatDuration(r.timeout));
+    if (!r.host_rewrite.empty())
+      s.kv("host_rewrite", r.host_rewrite);
+    if (!r.prefix_rewrite.empty())
+      s.kv("prefix_rewrite", r.prefix_rewrite);
     auto headers = [&](const char* key, const std::vector<HeaderValue>& hs) {
-      if (hs.empty()) return;
+      if (hs.empty())
+        return;
       s.key(key);
       s.beginSeq();
       for (const HeaderValue& h : hs) {
@@ -217,26 +237,27 @@ void walkRoute(const Listener& l, const Route& r, Sink& s) {
     headers("response_headers_to_add", r.response_headers_to_add);
     if (!r.response_headers_to_remove.empty())
       s.list("response_headers_to_remove", r.response_headers_to_remove);
-    if (r.max_body_size) s.kv("max_body_size", formatSize(*r.max_body_size));
+    if (r.max_body_size)
+      s.kv("max_body_size", formatSize(*r.max_body_size));
   }
   s.endMap();
 }
 
-template <class Sink>
-void walkListener(const Listener& l, Sink& s) {
+template <class Sink> void walkListener(const Listener& l, Sink& s) {
   s.beginMap();
   s.kv("name", l.name);
   s.kv("address", l.address.text);
   s.kv("protocol", std::string(toString(l.protocol)));
   s.key("routes");
   s.beginSeq();
-  for (const Route& r : l.routes) walkRoute(l, r, s);
+  for (const Route& r : l.routes)
+    walkRoute(l, r, s);
   s.endSeq();
   s.kv("idle_timeout", formatDuration(l.idle_timeout));
   s.kv("backlog", static_cast<uint64_t>(l.backlog));
   if (l.protocol == Protocol::Http) {
     s.kv("request_header_timeout", formatDuration(l.http.request_header_timeout));
-    if (l.http.max_body_size != UINT64_MAX)  // absent: unlimited
+    if (l.http.max_body_size != UINT64_MAX) // absent: unlimited
       s.kv("max_body_size", formatSize(l.http.max_body_size));
     s.kv("max_header_size", formatSize(l.http.max_header_size));
     s.kv("max_headers", static_cast<uint64_t>(l.http.max_headers));
@@ -254,23 +275,25 @@ void walkListener(const Listener& l, Sink& s) {
       s.beginMap();
       s.kv("cert", pathOnly(c.cert));
       s.kv("key", pathOnly(c.key));
-      if (!c.server_names.empty()) s.list("server_names", c.server_names);
+      if (!c.server_names.empty())
+        s.list("server_names", c.server_names);
       s.endMap();
     }
     s.endSeq();
     s.kv("min_version", t.min_version);
-    if (!t.alpn.empty()) s.list("alpn", t.alpn);
+    if (!t.alpn.empty())
+      s.list("alpn", t.alpn);
     s.kv("session_tickets", t.session_tickets);
     s.kv("ticket_rotation", formatDuration(t.ticket_rotation));
     s.kv("handshake_timeout", formatDuration(t.handshake_timeout));
-    if (!t.client_ca.empty()) s.kv("client_ca", pathOnly(t.client_ca));
+    if (!t.client_ca.empty())
+      s.kv("client_ca", pathOnly(t.client_ca));
     s.endMap();
   }
   s.endMap();
 }
 
-template <class Sink>
-void walkCluster(const Cluster& cl, Sink& s) {
+template <class Sink> void walkCluster(const Cluster& cl, Sink& s) {
   s.beginMap();
   s.kv("name", cl.name);
   s.key("endpoints");
@@ -293,20 +316,24 @@ void walkCluster(const Cluster& cl, Sink& s) {
     const ClusterTls& t = *cl.tls;
     s.key("tls");
     s.beginMap();
-    if (!t.server_name.empty()) s.kv("server_name", t.server_name);
-    if (!t.ca.empty()) s.kv("ca", pathOnly(t.ca));
+    if (!t.server_name.empty())
+      s.kv("server_name", t.server_name);
+    if (!t.ca.empty())
+      s.kv("ca", pathOnly(t.ca));
     s.kv("verify", t.verify);
-    if (!t.cert.empty()) s.kv("cert", pathOnly(t.cert));
-    if (!t.key.empty()) s.kv("key", pathOnly(t.key));
-    if (!t.alpn.empty()) s.list("alpn", t.alpn);
+    if (!t.cert.empty())
+      s.kv("cert", pathOnly(t.cert));
+    if (!t.key.empty())
+      s.kv("key", pathOnly(t.key));
+    if (!t.alpn.empty())
+      s.list("alpn", t.alpn);
     s.kv("min_version", t.min_version);
     s.endMap();
   }
   s.endMap();
 }
 
-template <class Sink>
-void walk(const Config& c, Sink& s) {
+template <class Sink> void walk(const Config& c, Sink& s) {
   s.beginMap();
   if (c.workers_auto)
     s.kv("workers", std::string("auto"));
@@ -341,12 +368,14 @@ void walk(const Config& c, Sink& s) {
 
   s.key("listeners");
   s.beginSeq();
-  for (const Listener& l : c.listeners) walkListener(l, s);
+  for (const Listener& l : c.listeners)
+    walkListener(l, s);
   s.endSeq();
 
   s.key("clusters");
   s.beginSeq();
-  for (const Cluster& cl : c.clusters) walkCluster(cl, s);
+  for (const Cluster& cl : c.clusters)
+    walkCluster(cl, s);
   s.endSeq();
   s.endMap();
 }
@@ -363,7 +392,8 @@ struct JsonSink {
   void kv(const char* k, bool v) { w.key(k).boolean(v); }
   void list(const char* k, const std::vector<std::string>& vs) {
     w.key(k).beginArray();
-    for (const auto& v : vs) w.string(v);
+    for (const auto& v : vs)
+      w.string(v);
     w.endArray();
   }
 };
@@ -382,20 +412,20 @@ struct YamlSink {
     e << YAML::Key << k << YAML::Value << YAML::DoubleQuoted << v;
   }
   void kv(const char* k, uint64_t v) {
-    if (std::string_view(k) == "workers_resolved") return;
+    if (std::string_view(k) == "workers_resolved")
+      return;
     e << YAML::Key << k << YAML::Value << v;
   }
-  void kv(const char* k, bool v) {
-    e << YAML::Key << k << YAML::Value << YAML::TrueFalseBool << v;
-  }
+  void kv(const char* k, bool v) { e << YAML::Key << k << YAML::Value << YAML::TrueFalseBool << v; }
   void list(const char* k, const std::vector<std::string>& vs) {
     e << YAML::Key << k << YAML::Value << YAML::Flow << YAML::BeginSeq;
-    for (const auto& v : vs) e << YAML::DoubleQuoted << v;
+    for (const auto& v : vs)
+      e << YAML::DoubleQuoted << v;
     e << YAML::EndSeq;
   }
 };
 
-}  // namespace
+} // namespace
 
 std::string toJson(const Config& cfg) {
   JsonSink s;
@@ -409,12 +439,14 @@ std::string toYaml(const Config& cfg) {
   YamlSink s;
   walk(cfg, s);
   std::string out = "# effective configuration";
-  if (!cfg.file.empty()) out += " of " + cfg.file;
-  if (cfg.workers_auto) out += " (workers: auto = " + std::to_string(cfg.workers) + ")";
+  if (!cfg.file.empty())
+    out += " of " + cfg.file;
+  if (cfg.workers_auto)
+    out += " (workers: auto = " + std::to_string(cfg.workers) + ")";
   out += "\n";
   out += s.e.c_str();
   out += '\n';
   return out;
 }
 
-}  // namespace ringway::config
+} // namespace ringway::config

@@ -29,7 +29,7 @@ std::string toYaml(const Config& cfg);
 // A small streaming JSON writer (objects, arrays, strings, numbers, booleans) that places
 // commas itself. Also used by the admin server's /workers.
 class JsonWriter {
- public:
+public:
   explicit JsonWriter(bool pretty = true) : pretty_(pretty) {}
   JsonWriter& beginObject();
   JsonWriter& endObject();
@@ -44,14 +44,14 @@ class JsonWriter {
   // The text so far; complete once every begin has its end.
   const std::string& str() const { return out_; }
 
- private:
+private:
   void open(char c);
   void close(char c);
   void beforeValue();
   void newline();
 
   std::string out_;
-  std::vector<bool> empty_;  // per open container: nothing written in it yet
+  std::vector<bool> empty_; // per open container: nothing written in it yet
   bool afterKey_ = false;
   bool pretty_;
 };
@@ -60,4 +60,4 @@ class JsonWriter {
 // below 0x20 are escaped, bytes >= 0x80 pass through.
 void appendJsonString(std::string& out, std::string_view s);
 
-}  // namespace ringway::config
+} // namespace ringway::config

@@ -81,13 +81,14 @@ AdminServer::Response json(std::string body) {
   return r;
 }
 
-}  // namespace
+} // namespace
 
 struct AdminServer::Client {
   enum class Phase { Reading, Writing, Lingering };
   explicit Client(int f) : fd(f), parser(http::Parser::Kind::Request, adminLimits()) {}
   ~Client() {
-    if (fd >= 0) ::close(fd);
+    if (fd >= 0)
+      ::close(fd);
   }
   int fd;
   http::Parser parser;
@@ -95,11 +96,11 @@ struct AdminServer::Client {
   Clock::time_point accepted = Clock::now();
   Clock::time_point deadline;
   bool sawBytes = false;
-  bool head = false;  // the request was HEAD: no body in the answer
+  bool head = false; // the request was HEAD: no body in the answer
   std::string method, target;
   std::string out;
   std::size_t sent = 0;
-  bool done = false;  // remove after this pass
+  bool done = false; // remove after this pass
 };
 
 AdminServer::AdminServer(const Server& server, config::Address address)
@@ -107,7 +108,8 @@ AdminServer::AdminServer(const Server& server, config::Address address)
 
 AdminServer::AdminServer(const Server& server, config::Address address, Options opt)
     : server_(server), address_(std::move(address)), opt_(opt) {
-  if (opt_.maxClients == 0) opt_.maxClients = 1;
+  if (opt_.maxClients == 0)
+    opt_.maxClients = 1;
   exposition_.add(std::make_shared<MetricsCollector>(server_));
   requests_ = &prometheus::BuildCounter()
                    .Name("ringway_admin_requests_total")
@@ -118,27 +120,35 @@ AdminServer::AdminServer(const Server& server, config::Address address, Options 
 AdminServer::~AdminServer() { stop(); }
 
 void AdminServer::start() {
-  if (thread_.joinable()) return;
+  if (thread_.joinable())
+    return;
   const sockaddr* sa = address_.sa();
   int fd = ::socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   auto fail = [&](const char* what) {
     const int e = errno;
-    if (fd >= 0) ::close(fd);
+    if (fd >= 0)
+      ::close(fd);
     throw std::runtime_error("admin: cannot listen on " + address_.text + ": " + what + ": " +
                              std::strerror(e));
   };
-  if (fd < 0) fail("socket");
+  if (fd < 0)
+    fail("socket");
   // SO_REUSEADDR for restarts over TIME_WAIT; no SO_REUSEPORT: a second ringway on the same
   // admin port must fail here rather than share it.
   int one = 1;
-  if (::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0) fail("setsockopt");
-  if (::bind(fd, sa, address_.length) < 0) fail("bind");
-  if (::listen(fd, 64) < 0) fail("listen");
+  if (::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0)
+    fail("setsockopt");
+  if (::bind(fd, sa, address_.length) < 0)
+    fail("bind");
+  if (::listen(fd, 64) < 0)
+    fail("listen");
   sockaddr_storage ss{};
   socklen_t len = sizeof ss;
-  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) < 0) fail("getsockname");
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) < 0)
+    fail("getsockname");
   wakeFd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (wakeFd_ < 0) fail("eventfd");
+  if (wakeFd_ < 0)
+    fail("eventfd");
   listenFd_ = fd;
   bound_ = net::formatAddress(reinterpret_cast<sockaddr*>(&ss));
   thread_ = std::thread([this] { run(); });
@@ -153,8 +163,10 @@ void AdminServer::stop() {
     thread_.join();
   }
   clients_.clear();
-  if (listenFd_ >= 0) ::close(listenFd_);
-  if (wakeFd_ >= 0) ::close(wakeFd_);
+  if (listenFd_ >= 0)
+    ::close(listenFd_);
+  if (wakeFd_ >= 0)
+    ::close(wakeFd_);
   listenFd_ = wakeFd_ = -1;
 }
 
@@ -162,15 +174,14 @@ void AdminServer::count(uint16_t status) {
   requests_->Add({{"code", std::to_string(status)}}).Increment();
 }
 
-AdminServer::Response AdminServer::respond(std::string_view method,
-                                           std::string_view target) const {
+AdminServer::Response AdminServer::respond(std::string_view method, std::string_view target) const {
   std::string_view path = target, query;
   if (const auto q = target.find('?'); q != std::string_view::npos) {
     path = target.substr(0, q);
     query = target.substr(q + 1);
   }
-  static constexpr std::string_view kPaths[] = {"/", "/metrics", "/healthz", "/readyz",
-                                                "/config", "/workers"};
+  static constexpr std::string_view kPaths[] = {"/",       "/metrics", "/healthz",
+                                                "/readyz", "/config",  "/workers"};
   if (std::find(std::begin(kPaths), std::end(kPaths), path) == std::end(kPaths))
     return text(404, "not found; try /metrics, /healthz, /readyz, /config, /workers\n");
   if (method != "GET" && method != "HEAD") {
@@ -185,7 +196,8 @@ AdminServer::Response AdminServer::respond(std::string_view method,
     r.body = exposition_.render();
     return r;
   }
-  if (path == "/healthz") return text(200, "ok\n");
+  if (path == "/healthz")
+    return text(200, "ok\n");
   if (path == "/readyz") {
     std::string why;
     for (const auto& w : server_.workers()) {
@@ -193,7 +205,8 @@ AdminServer::Response AdminServer::respond(std::string_view method,
       if (s != Worker::State::Serving)
         why += "worker " + std::to_string(w->id()) + ": " + workerStateName(s) + "\n";
     }
-    if (server_.workers().empty()) why = "no workers\n";
+    if (server_.workers().empty())
+      why = "no workers\n";
     return why.empty() ? text(200, "ready\n") : text(503, "not ready\n" + why);
   }
   if (path == "/config") {
@@ -222,7 +235,8 @@ AdminServer::Response AdminServer::respond(std::string_view method,
       w.key("buffers_free")
           .number(live ? wk->loop()->stats().buffersFree.load(std::memory_order_relaxed)
                        : uint64_t{0});
-      if (s == Worker::State::Failed) w.key("failure").string(wk->failure());
+      if (s == Worker::State::Failed)
+        w.key("failure").string(wk->failure());
       w.endObject();
     }
     w.endArray().endObject();
@@ -242,9 +256,8 @@ void AdminServer::run() {
     pfds.push_back({listenFd_, POLLIN, 0});
     Clock::time_point next = Clock::now() + std::chrono::seconds(1);
     for (const auto& c : clients_) {
-      pfds.push_back({c->fd, static_cast<short>(c->phase == Client::Phase::Writing ? POLLOUT
-                                                                                   : POLLIN),
-                      0});
+      pfds.push_back(
+          {c->fd, static_cast<short>(c->phase == Client::Phase::Writing ? POLLOUT : POLLIN), 0});
       next = std::min(next, c->deadline);
     }
     const auto wait =
@@ -254,13 +267,15 @@ void AdminServer::run() {
       LOG_ERROR("admin: poll: %s", std::strerror(errno));
       return;
     }
-    if (pfds[0].revents != 0) return;  // stop()
+    if (pfds[0].revents != 0)
+      return; // stop()
 
     // Clients first (pfds[2 + i] belongs to clients_[i]); accepting may reorder the list.
     for (std::size_t i = 0; rc > 0 && i < clients_.size(); ++i) {
       Client& c = *clients_[i];
       const short ev = pfds[2 + i].revents;
-      if (ev == 0) continue;
+      if (ev == 0)
+        continue;
       if (c.phase == Client::Phase::Writing)
         onWritable(c);
       else
@@ -268,14 +283,16 @@ void AdminServer::run() {
     }
     const auto now = Clock::now();
     for (auto& c : clients_) {
-      if (c->done || now < c->deadline) continue;
+      if (c->done || now < c->deadline)
+        continue;
       if (c->phase == Client::Phase::Reading)
-        finishRequest(*c, 408);  // slow or silent client: answer and give the slot back soon
+        finishRequest(*c, 408); // slow or silent client: answer and give the slot back soon
       else
         drop(*c);
     }
     std::erase_if(clients_, [](const auto& c) { return c->done; });
-    if (rc > 0 && pfds[1].revents != 0) acceptAll();
+    if (rc > 0 && pfds[1].revents != 0)
+      acceptAll();
   }
 }
 
@@ -319,17 +336,19 @@ void AdminServer::onReadable(Client& c) {
   char buf[4096];
   const ssize_t n = ::recv(c.fd, buf, sizeof buf, 0);
   if (n < 0) {
-    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+      return;
     drop(c);
     return;
   }
   if (c.phase == Client::Phase::Lingering) {
-    if (n == 0) drop(c);  // the client read our answer and closed: done
-    return;               // else discard what it still sends
+    if (n == 0)
+      drop(c); // the client read our answer and closed: done
+    return;    // else discard what it still sends
   }
   if (n == 0) {
     if (!c.sawBytes) {
-      drop(c);  // connected and left: nothing to answer
+      drop(c); // connected and left: nothing to answer
       return;
     }
     const http::Step s = c.parser.finish();
@@ -356,7 +375,7 @@ void AdminServer::feed(Client& c, std::string_view in) {
       c.target = c.parser.target();
       break;
     case http::Event::Body:
-      break;  // a body on an admin request is read and ignored
+      break; // a body on an admin request is read and ignored
     case http::Event::Complete:
       finishRequest(c, 0);
       return;
@@ -385,28 +404,32 @@ void AdminServer::reply(Client& c, const Response& r, bool withBody) {
   w.header("Content-Type", r.contentType);
   w.header("Content-Length", length);
   w.header("Cache-Control", "no-store");
-  if (r.allowHeader) w.header("Allow", "GET, HEAD");
+  if (r.allowHeader)
+    w.header("Allow", "GET, HEAD");
   w.header("Connection", "close");
-  if (!w.finish()) {  // cannot happen with these fixed fields; never send a broken head
+  if (!w.finish()) { // cannot happen with these fixed fields; never send a broken head
     LOG_ERROR("admin: response head does not fit (%zu bytes)", w.size());
     drop(c);
     return;
   }
   c.out.assign(w.view());
-  if (withBody) c.out += r.body;
+  if (withBody)
+    c.out += r.body;
   c.sent = 0;
   c.phase = Client::Phase::Writing;
   c.deadline = Clock::now() + opt_.writeTimeout;
-  onWritable(c);  // usually all of it fits in the socket buffer at once
+  onWritable(c); // usually all of it fits in the socket buffer at once
 }
 
 void AdminServer::onWritable(Client& c) {
   while (c.sent < c.out.size()) {
-    const ssize_t n = ::send(c.fd, c.out.data() + c.sent, c.out.size() - c.sent,
-                             MSG_NOSIGNAL | MSG_DONTWAIT);
+    const ssize_t n =
+        ::send(c.fd, c.out.data() + c.sent, c.out.size() - c.sent, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n < 0) {
-      if (errno == EAGAIN || errno == EWOULDBLOCK) return;  // wait for POLLOUT
-      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK)
+        return; // wait for POLLOUT
+      if (errno == EINTR)
+        continue;
       drop(c);
       return;
     }
@@ -422,9 +445,10 @@ void AdminServer::onWritable(Client& c) {
 }
 
 void AdminServer::drop(Client& c) {
-  if (c.fd >= 0) ::close(c.fd);
+  if (c.fd >= 0)
+    ::close(c.fd);
   c.fd = -1;
   c.done = true;
 }
 
-}  // namespace ringway::core
+} // namespace ringway::core

@@ -28,16 +28,15 @@
 
 namespace prometheus {
 class Counter;
-template <typename T>
-class Family;
-}  // namespace prometheus
+template <typename T> class Family;
+} // namespace prometheus
 
 namespace ringway::core {
 
 class Server;
 
 class AdminServer {
- public:
+public:
   struct Options {
     std::size_t maxClients = 16;
     // From accept to the end of the request; then 408 and close.
@@ -50,13 +49,13 @@ class AdminServer {
     uint16_t status = 200;
     std::string contentType = "text/plain; charset=utf-8";
     std::string body;
-    bool allowHeader = false;  // 405: "Allow: GET, HEAD"
+    bool allowHeader = false; // 405: "Allow: GET, HEAD"
   };
 
   // server must outlive this object and be started before start() is called.
   AdminServer(const Server& server, config::Address address);
   AdminServer(const Server& server, config::Address address, Options opt);
-  ~AdminServer();  // stop()
+  ~AdminServer(); // stop()
   AdminServer(const AdminServer&) = delete;
   AdminServer& operator=(const AdminServer&) = delete;
 
@@ -72,7 +71,7 @@ class AdminServer {
 
   metrics::Exposition& exposition() { return exposition_; }
 
- private:
+private:
   struct Client;
   void run();
   void acceptAll();
@@ -96,4 +95,4 @@ class AdminServer {
   prometheus::Family<prometheus::Counter>* requests_ = nullptr;
 };
 
-}  // namespace ringway::core
+} // namespace ringway::core

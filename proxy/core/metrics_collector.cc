@@ -19,7 +19,7 @@ using metrics::addCounter;
 using metrics::addGauge;
 using metrics::Labels;
 
-}  // namespace
+} // namespace
 
 bool readable(const Worker& w) {
   const auto s = w.state();
@@ -31,7 +31,8 @@ bool readable(const Worker& w) {
 std::string listenerCluster(const config::Listener& l) {
   std::string name;
   for (const config::Route& r : l.routes) {
-    if (r.cluster.empty()) continue;  // direct_response, redirect
+    if (r.cluster.empty())
+      continue; // direct_response, redirect
     if (name.empty())
       name = r.cluster;
     else if (name != r.cluster)
@@ -66,8 +67,8 @@ void listenerFamilies(const Server& server, std::vector<prometheus::MetricFamily
   const config::Config& cfg = server.config();
   auto accepted = metrics::counterFamily("ringway_downstream_connections_total",
                                          "Client connections accepted.");
-  auto active = metrics::gaugeFamily("ringway_downstream_connections_active",
-                                     "Client connections open now.");
+  auto active =
+      metrics::gaugeFamily("ringway_downstream_connections_active", "Client connections open now.");
   auto bytes = metrics::counterFamily(
       "ringway_downstream_bytes_total",
       "Bytes received from clients (direction=rx) and sent towards them (direction=tx).");
@@ -89,7 +90,8 @@ void listenerFamilies(const Server& server, std::vector<prometheus::MetricFamily
     double acc = 0, act = 0, rx = 0, tx = 0, acceptErr = 0, resets = 0, idle = 0, connErr = 0,
            connTimeout = 0, upAct = 0;
     for (const auto& w : server.workers()) {
-      if (!readable(*w) || i >= w->listeners().size()) continue;
+      if (!readable(*w) || i >= w->listeners().size())
+        continue;
       const net::ListenerStats& s = w->listeners()[i]->stats();
       acc += load(s.accepted);
       act += load(s.active);
@@ -111,8 +113,7 @@ void listenerFamilies(const Server& server, std::vector<prometheus::MetricFamily
     addCounter(errors, {{"listener", lc.name}, {"reason", "idle_timeout"}}, idle);
     addCounter(connectErrors, {{"cluster", cluster}, {"listener", lc.name}, {"reason", "error"}},
                connErr);
-    addCounter(connectErrors,
-               {{"cluster", cluster}, {"listener", lc.name}, {"reason", "timeout"}},
+    addCounter(connectErrors, {{"cluster", cluster}, {"listener", lc.name}, {"reason", "timeout"}},
                connTimeout);
     addGauge(upstreamActive, {{"cluster", cluster}, {"listener", lc.name}}, upAct);
   }
@@ -138,8 +139,8 @@ void workerFamilies(const Server& server, std::vector<prometheus::MetricFamily>&
       "(preempted).");
   auto loops = metrics::counterFamily("ringway_worker_loop_iterations_total",
                                       "Event loop wakeups (submit-and-wait calls).");
-  auto batch = metrics::histogramFamily(
-      "ringway_worker_loop_batch_cqes", "Completions handled per event loop wakeup.");
+  auto batch = metrics::histogramFamily("ringway_worker_loop_batch_cqes",
+                                        "Completions handled per event loop wakeup.");
   auto enters = metrics::counterFamily("ringway_io_uring_enter_total",
                                        "io_uring_enter system calls made by the worker's ring.");
   auto sqes = metrics::counterFamily("ringway_io_uring_sqes_submitted_total",
@@ -149,15 +150,15 @@ void workerFamilies(const Server& server, std::vector<prometheus::MetricFamily>&
       "Completion queue entries reaped, by the kind of operation that completed.");
   auto syscalls = metrics::counterFamily(
       "ringway_syscalls_total", "System calls made by the worker thread, io_uring_enter included.");
-  auto buffersFree = metrics::gaugeFamily(
-      "ringway_buffer_ring_buffers_free", "Provided receive buffers free in the worker's pool.");
+  auto buffersFree = metrics::gaugeFamily("ringway_buffer_ring_buffers_free",
+                                          "Provided receive buffers free in the worker's pool.");
   auto enobufs = metrics::counterFamily(
       "ringway_buffer_ring_enobufs_total",
       "Receives that found the buffer pool empty (ENOBUFS) and had to wait for a buffer.");
   auto sendZc = metrics::counterFamily("ringway_send_zc_total", "Zero-copy sends issued.");
-  auto sendZcCopied = metrics::counterFamily(
-      "ringway_send_zc_copied_total",
-      "Zero-copy sends that the kernel completed by copying after all.");
+  auto sendZcCopied =
+      metrics::counterFamily("ringway_send_zc_copied_total",
+                             "Zero-copy sends that the kernel completed by copying after all.");
 
   std::array<double, std::size(io::RingCounters::kBatchBounds)> bounds{};
   for (std::size_t i = 0; i < bounds.size(); ++i)
@@ -168,7 +169,8 @@ void workerFamilies(const Server& server, std::vector<prometheus::MetricFamily>&
     const Worker::State st = w->state();
     for (Worker::State s : kStates)
       addGauge(state, {{"state", workerStateName(s)}, {"worker", id}}, s == st ? 1 : 0);
-    if (!readable(*w)) continue;
+    if (!readable(*w))
+      continue;
     io::Loop& loop = *w->loop();
     const Worker::Usage& u = w->usage();
     addGauge(connections, {{"worker", id}}, static_cast<double>(w->activeSessions()));
@@ -184,22 +186,26 @@ void workerFamilies(const Server& server, std::vector<prometheus::MetricFamily>&
     addCounter(sendZcCopied, {{"worker", id}}, load(ls.sendZcCopied));
 
     const io::RingCounters* rc = loop.ringCounters();
-    if (rc == nullptr) continue;
+    if (rc == nullptr)
+      continue;
     addCounter(enters, {{"worker", id}}, load(rc->enters));
     addCounter(loops, {{"worker", id}}, load(rc->loops));
     double other = 0;
     for (unsigned op = 0; op < rc->sqesByOp.size(); ++op) {
       const double n = load(rc->sqesByOp[op]);
-      if (n == 0) continue;
+      if (n == 0)
+        continue;
       if (const char* name = metrics::uringOpName(op))
         addCounter(sqes, {{"op", name}, {"worker", id}}, n);
       else
         other += n;
     }
-    if (other > 0) addCounter(sqes, {{"op", "other"}, {"worker", id}}, other);
+    if (other > 0)
+      addCounter(sqes, {{"op", "other"}, {"worker", id}}, other);
     for (unsigned tag = 0; tag < rc->cqesByTag.size(); ++tag) {
       const double n = load(rc->cqesByTag[tag]);
-      if (n > 0) addCounter(cqes, {{"op", io::tagName(tag)}, {"worker", id}}, n);
+      if (n > 0)
+        addCounter(cqes, {{"op", io::tagName(tag)}, {"worker", id}}, n);
     }
     std::array<uint64_t, io::RingCounters::kBatchBuckets> counts{};
     for (std::size_t b = 0; b < counts.size(); ++b)
@@ -213,11 +219,12 @@ void workerFamilies(const Server& server, std::vector<prometheus::MetricFamily>&
     out.push_back(std::move(*f));
 }
 
-}  // namespace
+} // namespace
 
 const char* backendName(const Server& server) {
   for (const auto& w : server.workers())
-    if (readable(*w)) return w->loop()->backend();
+    if (readable(*w))
+      return w->loop()->backend();
   return server.config().io.backend == config::Backend::Epoll ? "epoll" : "io_uring";
 }
 
@@ -233,4 +240,4 @@ std::vector<prometheus::MetricFamily> MetricsCollector::Collect() const {
   return out;
 }
 
-}  // namespace ringway::core
+} // namespace ringway::core

@@ -23,13 +23,13 @@ const char* workerStateName(Worker::State s);
 const char* backendName(const Server& server);
 
 class MetricsCollector final : public prometheus::Collectable {
- public:
+public:
   // server must outlive the collector and must have been start()ed (workers() is read).
   explicit MetricsCollector(const Server& server) : server_(server) {}
   std::vector<prometheus::MetricFamily> Collect() const override;
 
- private:
+private:
   const Server& server_;
 };
 
-}  // namespace ringway::core
+} // namespace ringway::core

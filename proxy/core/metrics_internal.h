@@ -31,4 +31,4 @@ inline double load(const std::atomic<uint64_t>& c) {
 // TLS families (metrics_tls.cc), for listeners that terminate or pass through TLS.
 void tlsFamilies(const Server& server, std::vector<prometheus::MetricFamily>& out);
 
-}  // namespace ringway::core
+} // namespace ringway::core

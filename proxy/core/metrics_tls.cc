@@ -20,7 +20,8 @@ using metrics::addCounter;
 void addReasons(std::map<std::string, double>& sum, const net::ReasonCounts& rc) {
   for (std::size_t i = 0; i < net::ReasonCounts::Slots; ++i) {
     const char* name = rc.name(i);
-    if (name == nullptr) break;
+    if (name == nullptr)
+      break;
     sum[name] += static_cast<double>(rc.count(i));
   }
 }
@@ -33,7 +34,7 @@ bool upstreamTls(const config::Config& cfg, const config::Listener& l) {
   return false;
 }
 
-}  // namespace
+} // namespace
 
 void tlsFamilies(const Server& server, std::vector<prometheus::MetricFamily>& out) {
   const config::Config& cfg = server.config();
@@ -47,8 +48,7 @@ void tlsFamilies(const Server& server, std::vector<prometheus::MetricFamily>& ou
   auto alerts = metrics::counterFamily("ringway_tls_alerts_received_total",
                                        "Fatal TLS alerts clients sent during the handshake.");
   auto notTls = metrics::counterFamily(
-      "ringway_tls_not_tls_total",
-      "Connections that sent something other than a TLS ClientHello.");
+      "ringway_tls_not_tls_total", "Connections that sent something other than a TLS ClientHello.");
   auto noRoute = metrics::counterFamily(
       "ringway_tls_no_route_total",
       "Connections closed because no route matched the client's SNI (and none is the default).");
@@ -68,12 +68,14 @@ void tlsFamilies(const Server& server, std::vector<prometheus::MetricFamily>& ou
     const bool terminates = lc.tls.has_value();
     const bool passthrough = lc.protocol == config::Protocol::TlsPassthrough;
     const bool upstream = upstreamTls(cfg, lc);
-    if (!terminates && !passthrough && !upstream) continue;
+    if (!terminates && !passthrough && !upstream)
+      continue;
     double hs = 0, resumed = 0, nt = 0, nr = 0, helloTimeout = 0, helloLarge = 0, upHs = 0,
            upResumed = 0;
     std::map<std::string, double> failed, alerted, upFailed;
     for (const auto& w : server.workers()) {
-      if (!readable(*w) || i >= w->listeners().size()) continue;
+      if (!readable(*w) || i >= w->listeners().size())
+        continue;
       const net::TlsStats& t = w->listeners()[i]->stats().tls;
       // The worker bumps handshakes before resumed: reading resumed first keeps
       // handshakes - resumed from going below zero between the two loads.
@@ -118,9 +120,9 @@ void tlsFamilies(const Server& server, std::vector<prometheus::MetricFamily>& ou
         addCounter(upFailures, {{"cluster", cluster}, {"listener", l}, {"reason", reason}}, n);
     }
   }
-  for (auto* f : {&handshakes, &failures, &alerts, &notTls, &noRoute, &helloErrors,
-                  &upHandshakes, &upFailures})
+  for (auto* f : {&handshakes, &failures, &alerts, &notTls, &noRoute, &helloErrors, &upHandshakes,
+                  &upFailures})
     out.push_back(std::move(*f));
 }
 
-}  // namespace ringway::core
+} // namespace ringway::core

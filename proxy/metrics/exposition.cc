@@ -25,7 +25,8 @@ std::vector<prometheus::MetricFamily> Exposition::collect() const {
   std::vector<prometheus::MetricFamily> out;
   for (const auto& c : cs)
     for (auto& f : c->Collect())
-      if (!f.metric.empty()) out.push_back(std::move(f));
+      if (!f.metric.empty())
+        out.push_back(std::move(f));
   return out;
 }
 
@@ -35,4 +36,4 @@ std::string Exposition::render() const {
   return std::move(os).str();
 }
 
-}  // namespace ringway::metrics
+} // namespace ringway::metrics

@@ -20,7 +20,7 @@
 namespace ringway::metrics {
 
 class Exposition {
- public:
+public:
   static constexpr const char* kContentType = "text/plain; version=0.0.4; charset=utf-8";
 
   Exposition();
@@ -35,10 +35,10 @@ class Exposition {
   std::vector<prometheus::MetricFamily> collect() const;
   std::string render() const;
 
- private:
+private:
   std::shared_ptr<prometheus::Registry> registry_;
-  mutable std::mutex mutex_;  // guards collectables_ (add() may race a scrape)
+  mutable std::mutex mutex_; // guards collectables_ (add() may race a scrape)
   std::vector<std::shared_ptr<const prometheus::Collectable>> collectables_;
 };
 
-}  // namespace ringway::metrics
+} // namespace ringway::metrics

@@ -15,7 +15,7 @@ prometheus::MetricFamily make(std::string name, std::string help, prometheus::Me
   return f;
 }
 
-}  // namespace
+} // namespace
 
 prometheus::MetricFamily counterFamily(std::string name, std::string help) {
   return make(std::move(name), std::move(help), prometheus::MetricType::Counter);
@@ -51,20 +51,20 @@ void addHistogram(prometheus::MetricFamily& f, Labels labels,
   f.metric.push_back(std::move(m));
 }
 
-prometheus::ClientMetric::Histogram histogramFromBuckets(std::span<const double> bounds,
-                                                         std::span<const uint64_t> counts,
-                                                         double sum) {
+prometheus::ClientMetric::Histogram
+histogramFromBuckets(std::span<const double> bounds, std::span<const uint64_t> counts, double sum) {
   prometheus::ClientMetric::Histogram h;
   uint64_t cumulative = 0;
   for (std::size_t i = 0; i < bounds.size(); ++i) {
     cumulative += i < counts.size() ? counts[i] : 0;
     h.bucket.push_back({cumulative, bounds[i]});
   }
-  if (counts.size() > bounds.size()) cumulative += counts[bounds.size()];
+  if (counts.size() > bounds.size())
+    cumulative += counts[bounds.size()];
   h.bucket.push_back({cumulative, std::numeric_limits<double>::infinity()});
   h.sample_count = cumulative;
   h.sample_sum = sum;
   return h;
 }
 
-}  // namespace ringway::metrics
+} // namespace ringway::metrics

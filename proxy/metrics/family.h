@@ -28,8 +28,7 @@ void addHistogram(prometheus::MetricFamily& f, Labels labels,
 // observations <= bounds[i] and > bounds[i-1]; counts[bounds.size()] counts the ones above
 // the last bound. The result has cumulative buckets, le = each bound, then le = +Inf.
 // counts.size() must be bounds.size() + 1; extra or missing entries are ignored / zero.
-prometheus::ClientMetric::Histogram histogramFromBuckets(std::span<const double> bounds,
-                                                         std::span<const uint64_t> counts,
-                                                         double sum);
+prometheus::ClientMetric::Histogram
+histogramFromBuckets(std::span<const double> bounds, std::span<const uint64_t> counts, double sum);
 
-}  // namespace ringway::metrics
+} // namespace ringway::metrics

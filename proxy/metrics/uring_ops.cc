@@ -47,4 +47,4 @@ const char* uringOpName(unsigned op) {
   }
 }
 
-}  // namespace ringway::metrics
+} // namespace ringway::metrics

@@ -8,4 +8,4 @@ namespace ringway::metrics {
 // "recv", "sendmsg_zc", ... for a known IORING_OP_* value; nullptr otherwise.
 const char* uringOpName(unsigned op);
 
-}  // namespace ringway::metrics
+} // namespace ringway::metrics

@@ -24,22 +24,26 @@ void echoThrough(const std::string& address, std::size_t len, uint32_t seed) {
   ASSERT_GE(fd, 0) << "connect " << address;
   std::string data(len, '\0');
   std::mt19937 rng(seed);
-  for (char& c : data) c = static_cast<char>(rng());
+  for (char& c : data)
+    c = static_cast<char>(rng());
   std::string got;
   std::size_t sent = 0;
   char buf[16384];
   const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   while (got.size() < len && std::chrono::steady_clock::now() < end) {
     pollfd p{fd, static_cast<short>(POLLIN | (sent < len ? POLLOUT : 0)), 0};
-    if (::poll(&p, 1, 100) <= 0) continue;
+    if (::poll(&p, 1, 100) <= 0)
+      continue;
     if ((p.revents & POLLOUT) && sent < len) {
       const ssize_t n =
           ::send(fd, data.data() + sent, std::min<std::size_t>(len - sent, 65536), MSG_NOSIGNAL);
-      if (n > 0) sent += static_cast<std::size_t>(n);
+      if (n > 0)
+        sent += static_cast<std::size_t>(n);
     }
     if (p.revents & POLLIN) {
       const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-      if (n <= 0) break;
+      if (n <= 0)
+        break;
       got.append(buf, static_cast<std::size_t>(n));
     }
   }
@@ -63,7 +67,8 @@ TEST(AdminServer, CountersMoveByWhatWasSent) {
 
   constexpr int kConns = 6;
   constexpr std::size_t kBytes = 50'000;
-  for (int i = 0; i < kConns; ++i) echoThrough(alpha, kBytes, 100 + static_cast<uint32_t>(i));
+  for (int i = 0; i < kConns; ++i)
+    echoThrough(alpha, kBytes, 100 + static_cast<uint32_t>(i));
   echoThrough(beta, 1234, 7);
 
   // Counters are final once the echo is back, but the sessions close a moment later: wait
@@ -83,8 +88,14 @@ TEST(AdminServer, CountersMoveByWhatWasSent) {
             kConns * kBytes);
   EXPECT_EQ(value(m, R"(ringway_downstream_bytes_total{direction="rx",listener="beta"})"), 1234);
   EXPECT_EQ(value(m, R"(ringway_downstream_bytes_total{direction="tx",listener="beta"})"), 1234);
-  EXPECT_EQ(value(m, R"(ringway_upstream_connect_errors_total{cluster="backend",listener="alpha",reason="error"})"), 0);
-  EXPECT_EQ(value(m, R"(ringway_downstream_connection_errors_total{listener="alpha",reason="accept"})"), 0);
+  EXPECT_EQ(
+      value(
+          m,
+          R"(ringway_upstream_connect_errors_total{cluster="backend",listener="alpha",reason="error"})"),
+      0);
+  EXPECT_EQ(
+      value(m, R"(ringway_downstream_connection_errors_total{listener="alpha",reason="accept"})"),
+      0);
   EXPECT_EQ(backend.accepted(), kConns + 1u);
 
   const auto id = [](int w) { return "worker=\"" + std::to_string(w) + "\""; };
@@ -109,8 +120,7 @@ TEST(AdminServer, CountersMoveByWhatWasSent) {
     EXPECT_EQ(value(m, "ringway_worker_loop_batch_cqes_sum{" + id(w) + "}"),
               sumOf(m, "ringway_io_uring_cqes_total", {id(w)}));
   }
-  EXPECT_EQ(value(m, R"(ringway_build_info{backend="io_uring",version=")" RINGWAY_VERSION
-                     R"("})"),
+  EXPECT_EQ(value(m, R"(ringway_build_info{backend="io_uring",version=")" RINGWAY_VERSION R"("})"),
             1);
 }
 
@@ -142,9 +152,11 @@ TEST(AdminServer, ScrapesDuringTrafficAnswerAndCountersOnlyGrow) {
     lastEnter = enter;
     lastCqes = cqes;
     ++scrapes;
-    if (rx == kClients * kBytes) break;
+    if (rx == kClients * kBytes)
+      break;
   }
-  for (auto& t : clients) t.join();
+  for (auto& t : clients)
+    t.join();
   EXPECT_TRUE(waitFor([&] {
     return sample(get(p.admin_address(), "/metrics").body, series) == kClients * kBytes;
   }));
@@ -156,24 +168,23 @@ TEST(AdminServer, EpollBackendReportsNoRingFamilies) {
   EchoBackend backend;
   Proxy p = startProxy(proxyYaml(2, {"alpha"}, backend.address(), "epoll"));
   const std::string alpha = p.server->boundAddresses()[0];
-  for (int i = 0; i < 3; ++i) echoThrough(alpha, 20'000, 300 + static_cast<uint32_t>(i));
+  for (int i = 0; i < 3; ++i)
+    echoThrough(alpha, 20'000, 300 + static_cast<uint32_t>(i));
   std::string m;
   ASSERT_TRUE(waitFor([&] {
     m = get(p.admin_address(), "/metrics").body;
     return sample(m, R"(ringway_downstream_connections_active{listener="alpha"})") == 0.0;
   })) << m;
-  EXPECT_EQ(value(m, R"(ringway_build_info{backend="epoll",version=")" RINGWAY_VERSION R"("})"),
-            1);
+  EXPECT_EQ(value(m, R"(ringway_build_info{backend="epoll",version=")" RINGWAY_VERSION R"("})"), 1);
   EXPECT_EQ(value(m, R"(ringway_downstream_connections_total{listener="alpha"})"), 3);
-  EXPECT_EQ(value(m, R"(ringway_downstream_bytes_total{direction="rx",listener="alpha"})"),
-            60'000);
-  EXPECT_EQ(value(m, R"(ringway_downstream_bytes_total{direction="tx",listener="alpha"})"),
-            60'000);
+  EXPECT_EQ(value(m, R"(ringway_downstream_bytes_total{direction="rx",listener="alpha"})"), 60'000);
+  EXPECT_EQ(value(m, R"(ringway_downstream_bytes_total{direction="tx",listener="alpha"})"), 60'000);
   EXPECT_GT(sumOf(m, "ringway_syscalls_total"), 0);
   const auto types = familyTypes(m);
-  for (const char* absent : {"ringway_io_uring_enter_total", "ringway_io_uring_sqes_submitted_total",
-                             "ringway_io_uring_cqes_total", "ringway_worker_loop_iterations_total",
-                             "ringway_worker_loop_batch_cqes"})
+  for (const char* absent :
+       {"ringway_io_uring_enter_total", "ringway_io_uring_sqes_submitted_total",
+        "ringway_io_uring_cqes_total", "ringway_worker_loop_iterations_total",
+        "ringway_worker_loop_batch_cqes"})
     EXPECT_EQ(types.count(absent), 0u) << absent;
   const Json workers = parseJson(get(p.admin_address(), "/workers").body);
   for (const Json& w : workers.get("workers")->array())
@@ -266,7 +277,7 @@ TEST(AdminServer, BadRequests) {
 
   r = httpExchange(a, "GARBAGE\r\n\r\n");
   EXPECT_EQ(r.status, 400) << r.raw;
-  r = httpExchange(a, "GET /metrics HTTP/1.1\r\n\r\n");  // no Host
+  r = httpExchange(a, "GET /metrics HTTP/1.1\r\n\r\n"); // no Host
   EXPECT_EQ(r.status, 400) << r.raw;
   r = httpExchange(a, "GET /metrics HTTP/1.1\r\nHost: x\nBad\r\n\r\n");
   EXPECT_EQ(r.status, 400) << r.raw;
@@ -296,9 +307,9 @@ TEST(AdminServer, SlowClientDoesNotBlockAScrape) {
   Proxy p = startProxy(proxyYaml(1, {"l"}, backend.address()));
   const std::string a = p.admin_address();
 
-  const int silent = connectTo(a);  // connects, sends nothing
+  const int silent = connectTo(a); // connects, sends nothing
   ASSERT_GE(silent, 0);
-  const int partial = connectTo(a);  // sends half a request and stops
+  const int partial = connectTo(a); // sends half a request and stops
   ASSERT_GE(partial, 0);
   ASSERT_EQ(::send(partial, "GET /metrics HTTP/1.1\r\nHo", 25, MSG_NOSIGNAL), 25);
 
@@ -323,14 +334,17 @@ TEST(AdminServer, FullHouseEvictsTheOldestIdleClient) {
   Proxy p = startProxy(proxyYaml(1, {"l"}, backend.address()), opt);
   const std::string a = p.admin_address();
   std::vector<int> idle;
-  for (int i = 0; i < 4; ++i) idle.push_back(connectTo(a));
-  for (int fd : idle) ASSERT_GE(fd, 0);
+  for (int i = 0; i < 4; ++i)
+    idle.push_back(connectTo(a));
+  for (int fd : idle)
+    ASSERT_GE(fd, 0);
   const HttpResponse r = get(a, "/healthz");
   EXPECT_EQ(r.status, 200) << r.raw;
   // The first ones were evicted to make room: they see EOF.
   char c;
   EXPECT_TRUE(waitFor([&] { return ::recv(idle[0], &c, 1, MSG_DONTWAIT) == 0; }));
-  for (int fd : idle) ::close(fd);
+  for (int fd : idle)
+    ::close(fd);
 }
 
 TEST(AdminServer, SilentClientGets408AfterTheRequestTimeout) {
@@ -401,5 +415,5 @@ TEST(AdminServer, StopIsIdempotent) {
   EXPECT_EQ(get(p.admin_address(), "/healthz").status, 0);
 }
 
-}  // namespace
-}  // namespace ringway::core::test
+} // namespace
+} // namespace ringway::core::test

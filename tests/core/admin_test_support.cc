@@ -24,7 +24,8 @@ using Clock = std::chrono::steady_clock;
 // ---- JSON ----
 
 const Json* Json::get(const std::string& key) const {
-  if (!isObject()) return nullptr;
+  if (!isObject())
+    return nullptr;
   const auto it = object().find(key);
   return it == object().end() ? nullptr : &it->second;
 }
@@ -32,16 +33,17 @@ const Json* Json::get(const std::string& key) const {
 namespace {
 
 class JsonParser {
- public:
+public:
   explicit JsonParser(std::string_view s) : s_(s) {}
   Json document() {
     Json j = value();
     ws();
-    if (i_ != s_.size()) fail("trailing characters");
+    if (i_ != s_.size())
+      fail("trailing characters");
     return j;
   }
 
- private:
+private:
   [[noreturn]] void fail(const char* what) const {
     throw std::runtime_error(std::string("json: ") + what + " at offset " + std::to_string(i_));
   }
@@ -58,17 +60,21 @@ class JsonParser {
     return false;
   }
   void expect(char c) {
-    if (!eat(c)) fail("unexpected character");
+    if (!eat(c))
+      fail("unexpected character");
   }
   bool literal(std::string_view w) {
-    if (s_.substr(i_, w.size()) != w) return false;
+    if (s_.substr(i_, w.size()) != w)
+      return false;
     i_ += w.size();
     return true;
   }
   Json value() {
-    if (++depth_ > 200) fail("nested too deep");
+    if (++depth_ > 200)
+      fail("nested too deep");
     ws();
-    if (i_ >= s_.size()) fail("unexpected end");
+    if (i_ >= s_.size())
+      fail("unexpected end");
     Json j;
     const char c = s_[i_];
     if (c == '{') {
@@ -88,7 +94,8 @@ class JsonParser {
       ++i_;
       Json::Array a;
       if (!eat(']')) {
-        do a.push_back(value());
+        do
+          a.push_back(value());
         while (eat(','));
         expect(']');
       }
@@ -109,29 +116,35 @@ class JsonParser {
   }
   double number() {
     const std::size_t start = i_;
-    if (i_ < s_.size() && s_[i_] == '-') ++i_;
+    if (i_ < s_.size() && s_[i_] == '-')
+      ++i_;
     while (i_ < s_.size() && (std::isdigit(static_cast<unsigned char>(s_[i_])) || s_[i_] == '.' ||
                               s_[i_] == 'e' || s_[i_] == 'E' || s_[i_] == '+' || s_[i_] == '-'))
       ++i_;
-    if (i_ == start) fail("unexpected character");
+    if (i_ == start)
+      fail("unexpected character");
     const std::string t(s_.substr(start, i_ - start));
     std::size_t used = 0;
     const double d = std::stod(t, &used);
-    if (used != t.size()) fail("bad number");
+    if (used != t.size())
+      fail("bad number");
     return d;
   }
   std::string string() {
-    if (i_ >= s_.size() || s_[i_] != '"') fail("expected a string");
+    if (i_ >= s_.size() || s_[i_] != '"')
+      fail("expected a string");
     ++i_;
     std::string out;
     while (i_ < s_.size() && s_[i_] != '"') {
       const char c = s_[i_++];
-      if (static_cast<unsigned char>(c) < 0x20) fail("control character in string");
+      if (static_cast<unsigned char>(c) < 0x20)
+        fail("control character in string");
       if (c != '\\') {
         out += c;
         continue;
       }
-      if (i_ >= s_.size()) fail("unexpected end");
+      if (i_ >= s_.size())
+        fail("unexpected end");
       const char e = s_[i_++];
       switch (e) {
       case '"':
@@ -155,15 +168,17 @@ class JsonParser {
         out += '\t';
         break;
       case 'u': {
-        if (i_ + 4 > s_.size()) fail("bad \\u escape");
-        const unsigned cp = static_cast<unsigned>(std::stoul(std::string(s_.substr(i_, 4)), nullptr, 16));
+        if (i_ + 4 > s_.size())
+          fail("bad \\u escape");
+        const unsigned cp =
+            static_cast<unsigned>(std::stoul(std::string(s_.substr(i_, 4)), nullptr, 16));
         i_ += 4;
         if (cp < 0x80) {
           out += static_cast<char>(cp);
         } else if (cp < 0x800) {
           out += static_cast<char>(0xC0 | (cp >> 6));
           out += static_cast<char>(0x80 | (cp & 0x3F));
-        } else {  // surrogates are kept as three-byte sequences: good enough for tests
+        } else { // surrogates are kept as three-byte sequences: good enough for tests
           out += static_cast<char>(0xE0 | (cp >> 12));
           out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
           out += static_cast<char>(0x80 | (cp & 0x3F));
@@ -174,7 +189,8 @@ class JsonParser {
         fail("bad escape");
       }
     }
-    if (i_ >= s_.size()) fail("unterminated string");
+    if (i_ >= s_.size())
+      fail("unterminated string");
     ++i_;
     return out;
   }
@@ -186,14 +202,15 @@ class JsonParser {
 
 bool splitAddress(const std::string& address, sockaddr_in& sa) {
   const auto colon = address.rfind(':');
-  if (colon == std::string::npos) return false;
+  if (colon == std::string::npos)
+    return false;
   sa = {};
   sa.sin_family = AF_INET;
   sa.sin_port = htons(static_cast<uint16_t>(std::stoi(address.substr(colon + 1))));
   return inet_pton(AF_INET, address.substr(0, colon).c_str(), &sa.sin_addr) == 1;
 }
 
-}  // namespace
+} // namespace
 
 Json parseJson(std::string_view text) { return JsonParser(text).document(); }
 
@@ -201,9 +218,11 @@ Json parseJson(std::string_view text) { return JsonParser(text).document(); }
 
 int connectTo(const std::string& address) {
   sockaddr_in sa{};
-  if (!splitAddress(address, sa)) return -1;
+  if (!splitAddress(address, sa))
+    return -1;
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -1;
+  if (fd < 0)
+    return -1;
   if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
     ::close(fd);
     return -1;
@@ -215,40 +234,51 @@ HttpResponse httpExchange(const std::string& address, std::string_view request,
                           std::chrono::milliseconds deadline, bool halfClose) {
   HttpResponse r;
   const int fd = connectTo(address);
-  if (fd < 0) return r;
+  if (fd < 0)
+    return r;
   const auto end = Clock::now() + deadline;
   std::size_t off = 0;
   while (off < request.size()) {
     const ssize_t n = ::send(fd, request.data() + off, request.size() - off, MSG_NOSIGNAL);
-    if (n <= 0) break;
+    if (n <= 0)
+      break;
     off += static_cast<std::size_t>(n);
   }
-  if (halfClose) ::shutdown(fd, SHUT_WR);
+  if (halfClose)
+    ::shutdown(fd, SHUT_WR);
   char buf[16384];
   for (;;) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - Clock::now());
-    if (left.count() <= 0) break;
+    if (left.count() <= 0)
+      break;
     pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
+    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0)
+      break;
     const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-    if (n <= 0) break;
+    if (n <= 0)
+      break;
     r.raw.append(buf, static_cast<std::size_t>(n));
   }
   ::close(fd);
   const auto headEnd = r.raw.find("\r\n\r\n");
-  if (headEnd == std::string::npos || r.raw.compare(0, 9, "HTTP/1.1 ") != 0) return r;
+  if (headEnd == std::string::npos || r.raw.compare(0, 9, "HTTP/1.1 ") != 0)
+    return r;
   r.status = std::stoi(r.raw.substr(9, 3));
   std::istringstream head(r.raw.substr(0, headEnd));
   std::string line;
   std::getline(head, line);
   while (std::getline(head, line)) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (!line.empty() && line.back() == '\r')
+      line.pop_back();
     const auto colon = line.find(':');
-    if (colon == std::string::npos) continue;
+    if (colon == std::string::npos)
+      continue;
     std::string name = line.substr(0, colon);
-    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    for (char& c : name)
+      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     std::string value = line.substr(colon + 1);
-    while (!value.empty() && value.front() == ' ') value.erase(0, 1);
+    while (!value.empty() && value.front() == ' ')
+      value.erase(0, 1);
     r.headers[name] = value;
   }
   r.body = r.raw.substr(headEnd + 4);
@@ -282,15 +312,18 @@ double sumOf(const std::string& text, const std::string& name,
   std::string line;
   double sum = 0;
   while (std::getline(in, line)) {
-    if (line.empty() || line[0] == '#') continue;
+    if (line.empty() || line[0] == '#')
+      continue;
     const auto end = line.find_first_of("{ ");
     if (end == std::string::npos || line.compare(0, end, name) != 0 || end != name.size())
       continue;
     const auto space = line.rfind(' ');
     const std::string labelPart = line.substr(end, space - end);
     bool all = true;
-    for (const auto& l : labels) all = all && labelPart.find(l) != std::string::npos;
-    if (all) sum += std::stod(line.substr(space + 1));
+    for (const auto& l : labels)
+      all = all && labelPart.find(l) != std::string::npos;
+    if (all)
+      sum += std::stod(line.substr(space + 1));
   }
   return sum;
 }
@@ -300,7 +333,8 @@ std::map<std::string, std::string> familyTypes(const std::string& text) {
   std::istringstream in(text);
   std::string line;
   while (std::getline(in, line)) {
-    if (line.rfind("# TYPE ", 0) != 0) continue;
+    if (line.rfind("# TYPE ", 0) != 0)
+      continue;
     std::istringstream f(line.substr(7));
     std::string name, type;
     f >> name >> type;
@@ -325,10 +359,13 @@ EchoBackend::EchoBackend() {
   acceptor_ = std::thread([this] {
     for (;;) {
       pollfd p{listenFd_, POLLIN, 0};
-      if (::poll(&p, 1, 50) < 0 || stop_.load()) return;
-      if (p.revents == 0) continue;
+      if (::poll(&p, 1, 50) < 0 || stop_.load())
+        return;
+      if (p.revents == 0)
+        continue;
       const int fd = ::accept4(listenFd_, nullptr, nullptr, SOCK_CLOEXEC);
-      if (fd < 0) continue;
+      if (fd < 0)
+        continue;
       accepted_.fetch_add(1);
       conns_.emplace_back([this, fd] { serve(fd); });
     }
@@ -338,7 +375,8 @@ EchoBackend::EchoBackend() {
 EchoBackend::~EchoBackend() {
   stop_.store(true);
   acceptor_.join();
-  for (auto& t : conns_) t.join();
+  for (auto& t : conns_)
+    t.join();
   ::close(listenFd_);
 }
 
@@ -347,14 +385,18 @@ void EchoBackend::serve(int fd) {
   for (;;) {
     pollfd p{fd, POLLIN, 0};
     const int rc = ::poll(&p, 1, 50);
-    if (rc < 0 || (rc == 0 && stop_.load())) break;
-    if (rc == 0) continue;
+    if (rc < 0 || (rc == 0 && stop_.load()))
+      break;
+    if (rc == 0)
+      continue;
     const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-    if (n <= 0) break;
+    if (n <= 0)
+      break;
     std::size_t off = 0;
     while (off < static_cast<std::size_t>(n)) {
       const ssize_t w = ::send(fd, buf + off, static_cast<std::size_t>(n) - off, MSG_NOSIGNAL);
-      if (w <= 0) break;
+      if (w <= 0)
+        break;
       off += static_cast<std::size_t>(w);
     }
   }
@@ -373,8 +415,7 @@ std::string proxyYaml(unsigned workers, const std::vector<std::string>& listener
   for (const auto& name : listeners)
     y += "  - { name: " + name +
          ", address: \"127.0.0.1:0\", protocol: tcp, routes: [ { cluster: backend } ] }\n";
-  y += "clusters:\n  - { name: backend, endpoints: [ { address: \"" + backendAddress +
-       "\" } ] }\n";
+  y += "clusters:\n  - { name: backend, endpoints: [ { address: \"" + backendAddress + "\" } ] }\n";
   return y;
 }
 
@@ -390,13 +431,14 @@ Proxy startProxy(const std::string& yaml, AdminServer::Options opt) {
 
 TempPki::TempPki() {
   char tmpl[] = "/tmp/ringway-admin-XXXXXX";
-  if (::mkdtemp(tmpl) == nullptr) return;
+  if (::mkdtemp(tmpl) == nullptr)
+    return;
   dir = tmpl;
   cert = dir + "/server.crt";
   key = dir + "/server.key";
   const std::string cmd = "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 "
-                          "-nodes -days 2 -subj /CN=dump.test -keyout " + key + " -out " + cert +
-                          " >/dev/null 2>&1";
+                          "-nodes -days 2 -subj /CN=dump.test -keyout " +
+                          key + " -out " + cert + " >/dev/null 2>&1";
   ok = std::system(cmd.c_str()) == 0;
   std::ifstream in(key);
   std::stringstream ss;
@@ -405,19 +447,22 @@ TempPki::TempPki() {
 }
 
 TempPki::~TempPki() {
-  if (dir.empty()) return;
+  if (dir.empty())
+    return;
   const int rc = std::system(("rm -rf " + dir).c_str());
   (void)rc;
 }
 
 bool tlsHandshake(const std::string& address, const std::string& sni, bool verify) {
   const int fd = connectTo(address);
-  if (fd < 0) return false;
-  timeval tv{5, 0};  // a deadline, not a speed check
+  if (fd < 0)
+    return false;
+  timeval tv{5, 0}; // a deadline, not a speed check
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
   SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
-  if (verify) SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+  if (verify)
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
   SSL* ssl = SSL_new(ctx);
   SSL_set_fd(ssl, fd);
   SSL_set_tlsext_host_name(ssl, sni.c_str());
@@ -440,10 +485,12 @@ bool tlsHandshake(const std::string& address, const std::string& sni, bool verif
 bool waitFor(const std::function<bool()>& cond, std::chrono::milliseconds limit) {
   const auto end = Clock::now() + limit;
   for (;;) {
-    if (cond()) return true;
-    if (Clock::now() >= end) return cond();
+    if (cond())
+      return true;
+    if (Clock::now() >= end)
+      return cond();
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
 }
 
-}  // namespace ringway::core::test
+} // namespace ringway::core::test

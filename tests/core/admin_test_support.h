@@ -21,9 +21,10 @@
 
 namespace ringway::core::test {
 
-#define REQUIRE_URING()                                                          \
-  do {                                                                           \
-    if (!::ringway::io::probe().ok) GTEST_SKIP() << ::ringway::io::probe().why;  \
+#define REQUIRE_URING()                                                                            \
+  do {                                                                                             \
+    if (!::ringway::io::probe().ok)                                                                \
+      GTEST_SKIP() << ::ringway::io::probe().why;                                                  \
   } while (0)
 
 // ---- JSON (enough for /workers, /config and the Grafana dashboard) ----
@@ -52,7 +53,7 @@ Json parseJson(std::string_view text);
 
 struct HttpResponse {
   int status = 0;
-  std::map<std::string, std::string> headers;  // names lower-cased
+  std::map<std::string, std::string> headers; // names lower-cased
   std::string body;
   std::string raw;
 };
@@ -81,13 +82,13 @@ std::map<std::string, std::string> familyTypes(const std::string& metricsText);
 // ---- echo backend ----
 
 class EchoBackend {
- public:
-  EchoBackend();  // listens on 127.0.0.1:0
+public:
+  EchoBackend(); // listens on 127.0.0.1:0
   ~EchoBackend();
   const std::string& address() const { return address_; }
   uint64_t accepted() const { return accepted_.load(); }
 
- private:
+private:
   void serve(int fd);
   int listenFd_ = -1;
   std::string address_;
@@ -105,7 +106,7 @@ struct Proxy {
   std::string admin_address() const { return admin->boundAddress(); }
 };
 
-constexpr unsigned kBuffers = 128;  // io.buffers_per_worker in proxyYaml()
+constexpr unsigned kBuffers = 128; // io.buffers_per_worker in proxyYaml()
 
 // workers, one tcp listener per name (all on 127.0.0.1:0) routed to one cluster "backend"
 // at backendAddress; admin on 127.0.0.1:0; io.backend = ioBackend, kBuffers buffers.
@@ -130,4 +131,4 @@ bool tlsHandshake(const std::string& address, const std::string& sni, bool verif
 bool waitFor(const std::function<bool()>& cond,
              std::chrono::milliseconds limit = std::chrono::seconds(10));
 
-}  // namespace ringway::core::test
+} // namespace ringway::core::test

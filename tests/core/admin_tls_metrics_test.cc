@@ -10,7 +10,8 @@ namespace {
 TEST(AdminTlsMetrics, HandshakesFailuresAndSniMisses) {
   REQUIRE_URING();
   TempPki pki;
-  if (!pki.ok) GTEST_SKIP() << "openssl CLI not available";
+  if (!pki.ok)
+    GTEST_SKIP() << "openssl CLI not available";
   EchoBackend backend;
   const std::string yaml = R"(workers: 1
 admin: { address: "127.0.0.1:0" }
@@ -20,14 +21,16 @@ listeners:
     routes: [ { cluster: backend } ]
   - name: tls-in
     address: "127.0.0.1:0"
-    tls: { certificates: [ { cert: )" + pki.cert + ", key: " + pki.key + R"( } ] }
+    tls: { certificates: [ { cert: )" +
+                           pki.cert + ", key: " + pki.key + R"( } ] }
     routes: [ { cluster: backend } ]
   - name: pass
     address: "127.0.0.1:0"
     protocol: tls_passthrough
     routes: [ { match: { sni: "*.example.com" }, cluster: backend } ]
 clusters:
-  - { name: backend, endpoints: [ { address: ")" + backend.address() + R"(" } ] }
+  - { name: backend, endpoints: [ { address: ")" +
+                           backend.address() + R"(" } ] }
 )";
   Proxy p = startProxy(yaml);
   const std::string tlsIn = p.server->boundAddresses()[1];
@@ -59,8 +62,11 @@ clusters:
   EXPECT_EQ(sumOf(m, "ringway_tls_alerts_received_total", {"listener=\"tls-in\""}), 1.0) << m;
   EXPECT_EQ(sample(m, R"(ringway_downstream_connections_total{listener="tls-in"})"), 4.0);
   EXPECT_EQ(sample(m, R"(ringway_tls_no_route_total{listener="tls-in"})"), 0.0);
-  EXPECT_EQ(sample(m, R"(ringway_tls_passthrough_client_hello_errors_total{listener="pass",reason="timeout"})"),
-            0.0);
+  EXPECT_EQ(
+      sample(
+          m,
+          R"(ringway_tls_passthrough_client_hello_errors_total{listener="pass",reason="timeout"})"),
+      0.0);
   // No TLS series for the plain listener, no handshake series for passthrough, and no
   // upstream TLS family at all (no cluster uses TLS).
   EXPECT_EQ(m.find("ringway_tls_not_tls_total{listener=\"plain\"}"), std::string::npos);
@@ -68,5 +74,5 @@ clusters:
   EXPECT_EQ(m.find("ringway_upstream_tls_"), std::string::npos);
 }
 
-}  // namespace
-}  // namespace ringway::core::test
+} // namespace
+} // namespace ringway::core::test

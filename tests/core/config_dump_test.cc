@@ -107,7 +107,8 @@ TEST(ConfigDump, YamlLoadsBackToTheSameConfig) {
 
 TEST(ConfigDump, HttpTlsAndPassthroughLoadBackAndShowOnlyKeyPaths) {
   core::test::TempPki pki;
-  if (!pki.ok) GTEST_SKIP() << "openssl CLI not available";
+  if (!pki.ok)
+    GTEST_SKIP() << "openssl CLI not available";
   const std::string yaml = R"(workers: 1
 listeners:
   - name: web
@@ -136,7 +137,8 @@ listeners:
     address: "127.0.0.1:8443"
     protocol: tcp
     tls:
-      certificates: [ { cert: )" + pki.cert + ", key: " + pki.key + R"(, server_names: [dump.test] } ]
+      certificates: [ { cert: )" +
+                           pki.cert + ", key: " + pki.key + R"(, server_names: [dump.test] } ]
       min_version: "1.3"
       alpn: [h2, http/1.1]
       session_tickets: false
@@ -155,8 +157,8 @@ clusters:
   - name: secure
     endpoints: [ { address: "127.0.0.1:9001" } ]
     keepalive: off
-    tls: { server_name: backend.test, verify: false, cert: )" + pki.cert + ", key: " +
-                           pki.key + R"(, min_version: "1.2" }
+    tls: { server_name: backend.test, verify: false, cert: )" +
+                           pki.cert + ", key: " + pki.key + R"(, min_version: "1.2" }
 )";
   const auto cfg = loadString(yaml, "http.yaml");
   const std::string j = toJson(*cfg);
@@ -203,11 +205,11 @@ TEST(JsonWriter, EscapesAndNests) {
   const core::test::Json doc = core::test::parseJson(w.str());
   EXPECT_EQ(doc.get("s")->str(), "a\"b\\c\nd\x01\x7f\xc3\xa9");
 
-  JsonWriter p;  // pretty
+  JsonWriter p; // pretty
   p.beginObject().key("x").beginArray().number(int64_t{1}).number(int64_t{2}).endArray();
   p.endObject();
   EXPECT_EQ(p.str(), "{\n  \"x\": [\n    1,\n    2\n  ]\n}");
 }
 
-}  // namespace
-}  // namespace ringway::config
+} // namespace
+} // namespace ringway::config

@@ -27,13 +27,15 @@ std::string readFile(const std::string& path) {
 void collectExprs(const Json& j, std::vector<std::string>& out) {
   if (j.isObject()) {
     for (const auto& [k, v] : j.object()) {
-      if ((k == "expr" || k == "definition") && v.isString()) out.push_back(v.str());
+      if ((k == "expr" || k == "definition") && v.isString())
+        out.push_back(v.str());
       if (k == "query" && v.isObject() && v.get("query") && v.get("query")->isString())
         out.push_back(v.get("query")->str());
       collectExprs(v, out);
     }
   } else if (j.isArray()) {
-    for (const auto& v : j.array()) collectExprs(v, out);
+    for (const auto& v : j.array())
+      collectExprs(v, out);
   }
 }
 
@@ -47,10 +49,12 @@ std::vector<std::string> alertExprs() {
   std::vector<std::string> out;
   const YAML::Node doc = YAML::LoadFile(kDir + "/alerts.yml");
   for (const auto& g : doc["groups"])
-    for (const auto& r : g["rules"]) out.push_back(r["expr"].as<std::string>());
+    for (const auto& r : g["rules"])
+      out.push_back(r["expr"].as<std::string>());
   const YAML::Node tests = YAML::LoadFile(kDir + "/alerts_test.yml");
   for (const auto& t : tests["tests"])
-    for (const auto& s : t["input_series"]) out.push_back(s["series"].as<std::string>());
+    for (const auto& s : t["input_series"])
+      out.push_back(s["series"].as<std::string>());
   return out;
 }
 
@@ -77,7 +81,8 @@ TEST(Dashboards, GrafanaJsonIsWellFormed) {
     const std::string title = p.get("title")->str();
     EXPECT_TRUE(ids.insert(p.get("id")->number()).second) << "duplicate panel id: " << title;
     ASSERT_NE(p.get("gridPos"), nullptr) << title;
-    if (p.get("type")->str() == "row") continue;
+    if (p.get("type")->str() == "row")
+      continue;
     titles.insert(title);
     ASSERT_NE(p.get("targets"), nullptr) << title;
     ASSERT_FALSE(p.get("targets")->array().empty()) << title;
@@ -85,11 +90,10 @@ TEST(Dashboards, GrafanaJsonIsWellFormed) {
       EXPECT_NE(t.get("expr")->str().find("ringway_"), std::string::npos) << title;
   }
   // What the issue asks the dashboard to show.
-  for (const char* want :
-       {"Active connections by listener", "Bytes/s by listener and direction",
-        "Upstream connect errors/s", "Syscalls/s per worker", "SQEs/s by op", "CQEs/s by op",
-        "CQEs per wakeup", "Provided buffers free per worker", "ENOBUFS/s per worker",
-        "CPU per worker"})
+  for (const char* want : {"Active connections by listener", "Bytes/s by listener and direction",
+                           "Upstream connect errors/s", "Syscalls/s per worker", "SQEs/s by op",
+                           "CQEs/s by op", "CQEs per wakeup", "Provided buffers free per worker",
+                           "ENOBUFS/s per worker", "CPU per worker"})
     EXPECT_EQ(titles.count(want), 1u) << want;
 }
 
@@ -105,7 +109,8 @@ TEST(Dashboards, AlertRulesPassPromtool) {
 TEST(Dashboards, EveryReferencedMetricIsExposedAndDocumented) {
   REQUIRE_URING();
   TempPki pki;
-  if (!pki.ok) GTEST_SKIP() << "openssl CLI not available (needed for the TLS families)";
+  if (!pki.ok)
+    GTEST_SKIP() << "openssl CLI not available (needed for the TLS families)";
   EchoBackend backend;
   // One listener of each kind, so every family has series: plain tcp, TLS termination,
   // passthrough, and a cluster reached over TLS (the echo backend does not speak TLS, so
@@ -116,20 +121,23 @@ listeners:
   - { name: l, address: "127.0.0.1:0", routes: [ { cluster: backend } ] }
   - name: tls-in
     address: "127.0.0.1:0"
-    tls: { certificates: [ { cert: )" + pki.cert + ", key: " + pki.key + R"( } ] }
+    tls: { certificates: [ { cert: )" +
+                           pki.cert + ", key: " + pki.key + R"( } ] }
     routes: [ { cluster: backend } ]
   - { name: pass, address: "127.0.0.1:0", protocol: tls_passthrough,
       routes: [ { cluster: backend } ] }
   - { name: up, address: "127.0.0.1:0", routes: [ { cluster: secure } ] }
 clusters:
-  - { name: backend, endpoints: [ { address: ")" + backend.address() + R"(" } ] }
+  - { name: backend, endpoints: [ { address: ")" +
+                           backend.address() + R"(" } ] }
   - name: secure
-    endpoints: [ { address: ")" + backend.address() + R"(" } ]
+    endpoints: [ { address: ")" +
+                           backend.address() + R"(" } ]
     tls: { verify: false }
 )";
   Proxy p = startProxy(yaml);
   {
-    const int fd = connectTo(p.server->boundAddresses()[0]);  // make every family non-empty
+    const int fd = connectTo(p.server->boundAddresses()[0]); // make every family non-empty
     ASSERT_GE(fd, 0);
     ASSERT_EQ(::send(fd, "x", 1, MSG_NOSIGNAL), 1);
     char c;
@@ -137,7 +145,7 @@ clusters:
     ::close(fd);
   }
   ASSERT_TRUE(tlsHandshake(p.server->boundAddresses()[1], "dump.test"));
-  EXPECT_FALSE(tlsHandshake(p.server->boundAddresses()[1], "dump.test", true));  // an alert
+  EXPECT_FALSE(tlsHandshake(p.server->boundAddresses()[1], "dump.test", true)); // an alert
   httpExchange(p.server->boundAddresses()[1], "GET / HTTP/1.1\r\n\r\n", std::chrono::seconds(10),
                true);
   httpExchange(p.server->boundAddresses()[3], "hello", std::chrono::seconds(10), true);
@@ -147,25 +155,28 @@ clusters:
            m.find("ringway_tls_handshake_failures_total{") != std::string::npos &&
            m.find("ringway_tls_alerts_received_total{") != std::string::npos;
   }));
-  ASSERT_EQ(get(p.admin_address(), "/healthz").status, 200);  // admin_requests_total exists
+  ASSERT_EQ(get(p.admin_address(), "/healthz").status, 200); // admin_requests_total exists
   const std::string m = get(p.admin_address(), "/metrics").body;
   const auto types = familyTypes(m);
   ASSERT_GT(types.size(), 20u) << m;
 
   auto exposed = [&](const std::string& name) {
-    if (types.count(name)) return true;
+    if (types.count(name))
+      return true;
     for (const char* suffix : {"_bucket", "_sum", "_count"}) {
       const std::string s(suffix);
       if (name.size() > s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0) {
         const auto it = types.find(name.substr(0, name.size() - s.size()));
-        if (it != types.end() && it->second == "histogram") return true;
+        if (it != types.end() && it->second == "histogram")
+          return true;
       }
     }
     return false;
   };
   const auto dash = metricNames(dashboardExprs());
   EXPECT_GE(dash.size(), 15u);
-  for (const auto& n : dash) EXPECT_TRUE(exposed(n)) << "dashboard uses " << n << "\n" << m;
+  for (const auto& n : dash)
+    EXPECT_TRUE(exposed(n)) << "dashboard uses " << n << "\n" << m;
   for (const auto& n : metricNames(alertExprs()))
     EXPECT_TRUE(exposed(n)) << "alerts use " << n << "\n" << m;
 
@@ -176,10 +187,11 @@ clusters:
         << name << " (" << type << ") is not documented in dashboards/README.md";
   const auto documented = metricNames({readme});
   for (const auto& n : documented) {
-    if (n.back() == '_') continue;  // a prefix such as `ringway_io_uring_*`
+    if (n.back() == '_')
+      continue; // a prefix such as `ringway_io_uring_*`
     EXPECT_TRUE(exposed(n)) << "README documents " << n;
   }
 }
 
-}  // namespace
-}  // namespace ringway::core::test
+} // namespace
+} // namespace ringway::core::test

@@ -18,7 +18,7 @@ namespace ringway::metrics {
 namespace {
 
 class FixedCollectable final : public prometheus::Collectable {
- public:
+public:
   std::vector<prometheus::MetricFamily> Collect() const override {
     auto c = counterFamily("test_things_total", "Things.");
     addCounter(c, {{"kind", "a"}}, 3);
@@ -67,8 +67,7 @@ TEST(Exposition, RendersTextFormat) {
   EXPECT_NE(t.find("# TYPE test_things_total counter\n"), std::string::npos) << t;
   EXPECT_NE(t.find("test_things_total{kind=\"a\"} 3\n"), std::string::npos) << t;
   // Label values are escaped by the serializer.
-  EXPECT_NE(t.find(R"(test_things_total{kind="quote\"and\\slash\nnewline"} 4)"),
-            std::string::npos)
+  EXPECT_NE(t.find(R"(test_things_total{kind="quote\"and\\slash\nnewline"} 4)"), std::string::npos)
       << t;
   EXPECT_NE(t.find("# TYPE test_level gauge\ntest_level 2.5\n"), std::string::npos) << t;
   EXPECT_EQ(t.find("test_empty"), std::string::npos) << "an empty family is not rendered:\n" << t;
@@ -83,12 +82,12 @@ TEST(Exposition, RendersTextFormat) {
 
 TEST(Exposition, RegistryFamiliesComeFirstAndCount) {
   Exposition e;
-  auto& fam = prometheus::BuildCounter().Name("test_requests_total").Help("R.").Register(
-      e.registry());
+  auto& fam =
+      prometheus::BuildCounter().Name("test_requests_total").Help("R.").Register(e.registry());
   fam.Add({{"code", "200"}}).Increment(2);
   e.add(std::make_shared<FixedCollectable>());
   const auto families = e.collect();
-  ASSERT_EQ(families.size(), 4u);  // registry's, then things, level, batch (empty dropped)
+  ASSERT_EQ(families.size(), 4u); // registry's, then things, level, batch (empty dropped)
   EXPECT_EQ(families[0].name, "test_requests_total");
   EXPECT_EQ(families[1].name, "test_things_total");
   EXPECT_NE(e.render().find("test_requests_total{code=\"200\"} 2\n"), std::string::npos);
@@ -98,7 +97,7 @@ TEST(Exposition, LargeCountersStayIntegral) {
   // Counters are doubles in the data model; make sure a big count is not printed in
   // scientific notation that loses digits below 2^53.
   class Big final : public prometheus::Collectable {
-   public:
+  public:
     std::vector<prometheus::MetricFamily> Collect() const override {
       auto c = counterFamily("test_bytes_total", "B.");
       addCounter(c, {}, 123456789012345.0);
@@ -107,8 +106,7 @@ TEST(Exposition, LargeCountersStayIntegral) {
   };
   Exposition e;
   e.add(std::make_shared<Big>());
-  EXPECT_NE(e.render().find("test_bytes_total 123456789012345\n"), std::string::npos)
-      << e.render();
+  EXPECT_NE(e.render().find("test_bytes_total 123456789012345\n"), std::string::npos) << e.render();
 }
 
 TEST(UringOps, NamesMatchTheKernelNumbers) {
@@ -137,12 +135,14 @@ TEST(UringOps, NamesAreDistinctLabelValues) {
   std::set<std::string> seen;
   for (unsigned op = 0; op < IORING_OP_LAST; ++op) {
     const char* n = uringOpName(op);
-    if (n == nullptr) continue;
+    if (n == nullptr)
+      continue;
     EXPECT_TRUE(seen.insert(n).second) << n;
-    for (const char* p = n; *p; ++p) EXPECT_TRUE((*p >= 'a' && *p <= 'z') || *p == '_') << n;
+    for (const char* p = n; *p; ++p)
+      EXPECT_TRUE((*p >= 'a' && *p <= 'z') || *p == '_') << n;
   }
   EXPECT_EQ(seen.count("other"), 0u) << "'other' is the bucket for unnamed opcodes";
 }
 
-}  // namespace
-}  // namespace ringway::metrics
+} // namespace
+} // namespace ringway::metrics
