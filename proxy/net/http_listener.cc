@@ -12,6 +12,7 @@
 #include "io/log.h"
 #include "io/send_queue.h"
 #include "net/http_session.h"
+#include "net/tls_worker.h"
 
 namespace ringway::net {
 
@@ -41,8 +42,8 @@ uint64_t splitmix(uint64_t& x) {
 }  // namespace
 
 HttpListener::HttpListener(WorkerContext& ctx, const config::Listener& cfg, int listenFd)
-    : loop_(ctx.loop), fullConfig_(ctx.config), cfg_(cfg), requestLimits_(requestLimitsOf(cfg)),
-      router_(cfg.routes) {
+    : ctx_(ctx), loop_(ctx.loop), fullConfig_(ctx.config), cfg_(cfg),
+      requestLimits_(requestLimitsOf(cfg)), router_(cfg.routes) {
   pools_.resize(ctx.config.clusters.size());
   // Upstream responses get the same strictness but a larger head allowance: the upstream is
   // trusted more than clients, and a big Set-Cookie block should not turn into a 502.
@@ -79,8 +80,14 @@ void HttpListener::onAccept(int fd) {
   loop_.countSyscall();
   bump(stats_.accepted);
   bump(stats_.active);
+  // A TlsStream (handshake started) on a listener with tls:, else the plain stream.
+  std::unique_ptr<io::Stream> stream = acceptStream(ctx_, cfg_, stats_, loop_.stream(fd));
+  if (!stream) {  // no TLS session could be allocated: the socket is closed already
+    sub(stats_.active);
+    return;
+  }
   ++sessions_;
-  auto* s = new HttpSession(*this, loop_.stream(fd));
+  auto* s = new HttpSession(*this, std::move(stream));
   touch(*s);
   s->start();
 }

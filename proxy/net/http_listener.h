@@ -69,6 +69,7 @@ class HttpListener final : public Listener {
   uint64_t upstreamLive() const;
 
  private:
+  WorkerContext& ctx_;  // for acceptStream(): TLS when cfg_.tls is set
   io::Loop& loop_;
   const config::Config& fullConfig_;
   const config::Listener& cfg_;
