@@ -165,7 +165,7 @@ bool HttpSession::buildUpstreamHead() {
   const http::Header* rid = http::findHeader(hs, "x-request-id");
   bool newId = false;
   if (rid != nullptr) {
-    if (rid->value.size() <= sizeof requestId_) {
+    if (!rid->value.empty() && rid->value.size() <= sizeof requestId_) {
       std::memcpy(requestId_, rid->value.data(), rid->value.size());
       requestIdLen_ = static_cast<uint8_t>(rid->value.size());
     }
@@ -194,6 +194,7 @@ bool HttpSession::buildUpstreamHead() {
     if (line > cap) return line + headersSize(hs) + 1024;
     char* p = out;
     auto put = [&p](std::string_view s) {
+      if (s.empty()) return;  // an empty view may have a null data(), which memcpy must not see
       std::memcpy(p, s.data(), s.size());
       p += s.size();
     };
@@ -355,7 +356,7 @@ void HttpSession::writeLocal(uint16_t status, std::string_view body,
     w.header("Connection", "keep-alive");
   w.finish();
   std::size_t n = w.size();
-  if (!head && n + body.size() <= b.capacity) {
+  if (!head && !body.empty() && n + body.size() <= b.capacity) {
     std::memcpy(b.data + n, body.data(), body.size());
     n += body.size();
   }

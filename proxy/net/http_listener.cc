@@ -189,7 +189,7 @@ void HttpListener::closeAll() {
     s = next;
   }
   for (auto& p : pools_)
-    if (p) p->stopReuse();
+    if (p) p->closeAllNow();
 }
 
 uint64_t HttpListener::activeSessions() const {

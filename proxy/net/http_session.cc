@@ -441,7 +441,7 @@ void HttpSession::upData(UpstreamConn& c, io::BufferRef b) {
     off += s.consumed;
     if (s.event == http::Event::NeedMore) break;
     if (s.event == http::Event::Head) {
-      if (!onResponseHead(c)) return;
+      if (!onResponseHead(c) || &c != up_) return;
       if (has(Tunnel)) {  // what follows the 101 already belongs to the new protocol
         if (off < size) {
           b.consume(static_cast<uint32_t>(off));
@@ -452,6 +452,7 @@ void HttpSession::upData(UpstreamConn& c, io::BufferRef b) {
       if (!has(Interim) && !has(Decode)) fwd = off;
     } else if (s.event == http::Event::Body) {
       if (has(Decode) && !s.body.empty()) writeClient(l_.heap().copy(s.body));
+      if (&c != up_) return;  // the exchange ended (the client went away)
     } else if (s.event == http::Event::Complete) {
       if (has(Interim)) {
         clear(Interim);
@@ -600,7 +601,9 @@ void HttpSession::upClosed(UpstreamConn& c) {
 void HttpSession::releaseUpstream(bool reusable) {
   if (up_ == nullptr) return;
   UpstreamConn* c = std::exchange(up_, nullptr);
-  c->pool().release(*c, reusable);
+  // A broken exchange's queued request bytes are dropped (an upstream that stopped reading
+  // must not hold the connection open); a tunnel's last bytes are flushed before the FIN.
+  c->pool().release(*c, reusable, has(Tunnel) ? io::CloseMode::Graceful : io::CloseMode::Now);
 }
 
 void HttpSession::upstreamFailed(int status, const char* reason) {

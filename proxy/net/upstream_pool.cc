@@ -110,12 +110,12 @@ UpstreamConn* UpstreamPool::connect(UpstreamOwner& o, std::size_t endpoint, int*
   return c;
 }
 
-void UpstreamPool::release(UpstreamConn& c, bool reusable) {
+void UpstreamPool::release(UpstreamConn& c, bool reusable, io::CloseMode mode) {
   c.owner_ = nullptr;
   if (c.closed_) return;
   if (!reusable || !reuse_ || !c.connected_ || c.stream_->closing() ||
       cluster_.keepalive.max_idle == 0) {
-    c.stream_->close(io::CloseMode::Graceful);
+    c.stream_->close(reusable ? io::CloseMode::Graceful : mode);
     return;
   }
   if (idle_.size() >= cluster_.keepalive.max_idle) {
@@ -143,6 +143,16 @@ void UpstreamPool::stopReuse() {
   while (UpstreamConn* c = idle_.front()) {
     idle_.unlink(*c);
     c->stream_->close(io::CloseMode::Graceful);
+  }
+}
+
+void UpstreamPool::closeAllNow() {
+  stopReuse();
+  // close() may run onClosed() at once, which unlinks the connection: take the front each time.
+  for (UpstreamConn* c = all_.front(); c != nullptr;) {
+    UpstreamConn* next = all_.after(*c);
+    c->stream_->close(io::CloseMode::Now);
+    c = next;
   }
 }
 

@@ -89,11 +89,14 @@ class UpstreamPool {
   UpstreamConn* connect(UpstreamOwner& o, std::size_t endpoint, int* err);
   std::size_t pickEndpoint() { return balancer_.pick(); }
   // The owner is done. Reusable: the exchange ended cleanly and both sides allow keep-alive.
-  void release(UpstreamConn& c, bool reusable);
+  // Otherwise the connection closes with `mode` (Now drops what is still queued for it).
+  void release(UpstreamConn& c, bool reusable, io::CloseMode mode = io::CloseMode::Now);
   // Idle timeouts (every tick).
   void onTick(uint64_t now);
   // Drain: close the idle ones and stop taking connections back.
   void stopReuse();
+  // End of drain: close every connection now, lent or not (owners get upClosed()).
+  void closeAllNow();
   std::size_t live() const { return all_.size(); }
   std::size_t idle() const { return idle_.size(); }
   uint64_t connects() const { return connects_; }

@@ -10,6 +10,9 @@ namespace ringway::http {
 std::atomic<uint64_t> testAllocations{0};
 }
 
+// ASan brings its own operator new (and checks new/free pairs across libraries): not there.
+#ifndef __SANITIZE_ADDRESS__
+
 void* operator new(std::size_t n) {
   ringway::http::testAllocations.fetch_add(1, std::memory_order_relaxed);
   if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
@@ -17,3 +20,4 @@ void* operator new(std::size_t n) {
 }
 void operator delete(void* p) noexcept { std::free(p); }
 void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+#endif
