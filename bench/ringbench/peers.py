@@ -285,7 +285,7 @@ class Ringway(Peer):
 def ringway_yaml(lab, ports, features, workers=1):
     listeners, clusters = [], [
         f'  - {{ name: web, endpoints: [ {{ address: "127.0.0.1:{lab.backend_http}", weight: 1 }} ],'
-        ' lb: round_robin }',
+        ' lb: round_robin, keepalive: { max_idle: 128, idle_timeout: 300s } }',
         f'  - {{ name: iperf, endpoints: [ {{ address: "127.0.0.1:{lab.iperf_port}", weight: 1 }} ],'
         ' lb: round_robin }',
     ]
@@ -295,8 +295,9 @@ def ringway_yaml(lab, ports, features, workers=1):
         listeners.append(f'  - {{ name: l4idle, address: "127.0.0.1:{ports["l4idle"]}",'
                          ' protocol: tcp, routes: [ { cluster: web } ] }')
     if "http" in features:
+        # Timeouts as the other peers': HAProxy's http-request 300s, nginx's upstream keepalive.
         listeners.append(f'  - {{ name: http, address: "127.0.0.1:{ports["http"]}", protocol: http,'
-                         ' routes: [ { cluster: web } ] }')
+                         ' request_header_timeout: 300s, routes: [ { cluster: web } ] }')
     if "tls" in features:
         # README "TLS": the defaults (TLS 1.2+1.3, tickets on) as nginx and HAProxy run here;
         # ALPN http/1.1 as nginx offers it. The client picks the suite and group.
