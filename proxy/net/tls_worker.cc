@@ -1,6 +1,7 @@
 #include "net/tls_worker.h"
 
 #include <algorithm>
+#include <chrono>
 
 #include "config/tls_options.h"
 
@@ -95,6 +96,15 @@ void TlsWorker::tick() {
   const uint64_t now = loop_.nowMs();
   if (now == lastTick_) return;  // several listeners tick in one loop turn
   lastTick_ = now;
+  if (now >= nextRotationCheck_) {
+    // Ticket keys rotate on time even on a listener that issues no tickets meanwhile, so an old
+    // key stops decrypting two intervals after it was current. Every worker checks (one mutex,
+    // once a second); the first past the deadline rotates.
+    nextRotationCheck_ = now + 1000;
+    const auto steady = std::chrono::steady_clock::now();
+    for (auto& [cfg, ctx] : servers_)
+      if (const auto& keys = ctx->ticketKeys()) keys->rotateIfDue(steady);
+  }
   if (empty(handshakes_)) return;
   std::vector<TlsStream*> expired;
   for (TlsLink* l = handshakes_.next; l != &handshakes_; l = l->next) {

@@ -80,7 +80,8 @@ class TlsWorker final : private io::Deferred {
   void watch(TlsStream& s, uint64_t deadline);
   static void unwatch(TlsStream& s) { s.handshakeLink_.unlink(); }
   static void unkick(TlsStream& s) { s.kickLink_.unlink(); }
-  // About every 100 ms, from any listener's tick (once per loop time): handshake deadlines.
+  // About every 100 ms, from any listener's tick (once per loop time): handshake deadlines,
+  // and once a second, ticket key rotation when due.
   void tick();
 
  private:
@@ -95,6 +96,7 @@ class TlsWorker final : private io::Deferred {
   TlsLink handshakes_;  // sentinel
   bool scheduled_ = false;
   uint64_t lastTick_ = 0;
+  uint64_t nextRotationCheck_ = 0;
 };
 
 // The worker's TlsWorker, made on first use.

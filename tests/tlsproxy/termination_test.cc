@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 
 #include "core/server.h"
+#include "tls/ticket_keys.h"
 #include "tlsproxy/support.h"
 
 namespace ringway::tlsproxy {
@@ -217,6 +218,16 @@ TEST_P(Termination, ResumptionAcrossWorkers) {
   for (const auto& w : proxy.server().workers())
     workersResuming += w->listeners()[0]->stats().tls.resumed.load() > 0;
   EXPECT_EQ(workersResuming, 2);
+}
+
+// Keys rotate on the workers' ticks, with or without tickets being issued.
+TEST_P(Termination, TicketKeysRotateOnTicks) {
+  REQUIRE_BACKEND(backend());
+  Backend be(echo());
+  Proxy proxy(yaml("      ticket_rotation: 1s\n", "      - { cluster: be }\n", cluster("be", be), 2));
+  const auto& keys = proxy.server().config().listeners[0].tls->ticket_keys;
+  ASSERT_TRUE(keys);
+  EXPECT_TRUE(waitFor([&] { return keys->rotations() >= 2; }, 10s)) << keys->rotations();
 }
 
 TEST_P(Termination, GarbageIsClosedAndCounted) {
