@@ -195,7 +195,8 @@ class EpollStream final : public Stream, public EpollHandler {
   void set(uint16_t f) { flags_ |= f; }
   void clear(uint16_t f) { flags_ &= static_cast<uint16_t>(~f); }
   void pend() {
-    if (!has(Pending) && !has(Starved) && fd_ >= 0) {
+    // Starved only parks reading: writes, shutdowns and connect results still run.
+    if (!has(Pending) && fd_ >= 0) {
       set(Pending);
       loop_.markPending(this);
     }
@@ -229,9 +230,11 @@ class EpollStream final : public Stream, public EpollHandler {
         return;
       }
       if (pool.empty()) {
-        bump(loop_.stats().enobufs);
-        set(Starved);
-        loop_.markStarved(this);  // parked until a buffer returns: never spin
+        if (!has(Starved)) {
+          bump(loop_.stats().enobufs);
+          set(Starved);
+          loop_.markStarved(this);  // reading parked until a buffer returns: never spin
+        }
         return;
       }
       const uint32_t id = pool.take();
