@@ -29,8 +29,6 @@ CommandResult verify(const std::string& unitPath) {
 class SystemdUnit : public ::testing::Test {
 protected:
   void SetUp() override {
-    if (!haveCommand("systemd-analyze"))
-      GTEST_SKIP() << "systemd-analyze is not installed (Debian package systemd)";
     text_ = readFile(sourcePath(Unit));
     ASSERT_FALSE(text_.empty()) << Unit;
   }
@@ -39,7 +37,15 @@ protected:
 
 } // namespace
 
+// Checks that run systemd-analyze skip without it; the unit's text is checked regardless.
+#define REQUIRE_SYSTEMD_ANALYZE()                                                                  \
+  do {                                                                                             \
+    if (!haveCommand("systemd-analyze"))                                                           \
+      GTEST_SKIP() << "systemd-analyze is not installed (Debian package systemd)";                 \
+  } while (0)
+
 TEST_F(SystemdUnit, VerifiesClean) {
+  REQUIRE_SYSTEMD_ANALYZE();
   TempDir dir;
   const auto r = verify(unitForVerify(dir, text_));
   EXPECT_EQ(r.exitCode, 0) << r.output;
@@ -48,6 +54,7 @@ TEST_F(SystemdUnit, VerifiesClean) {
 
 // The check above can fail: a misspelt key and a bad value are both reported.
 TEST_F(SystemdUnit, VerifyCatchesMistakes) {
+  REQUIRE_SYSTEMD_ANALYZE();
   TempDir dir;
   std::string typo =
       std::regex_replace(text_, std::regex("\nNoNewPrivileges=yes"), "\nNoNewPrivilege=yes");
@@ -59,6 +66,7 @@ TEST_F(SystemdUnit, VerifyCatchesMistakes) {
 }
 
 TEST_F(SystemdUnit, SecurityExposureAtMostTwo) {
+  REQUIRE_SYSTEMD_ANALYZE();
   const auto r =
       runCommand({"systemd-analyze", "security", "--offline=yes", "--no-pager", sourcePath(Unit)});
   ASSERT_EQ(r.exitCode, 0) << r.output;
