@@ -3,8 +3,12 @@
 #   1. podman's default seccomp profile blocks io_uring: ringway logs it, falls back to epoll
 #      and serves (a request proxied end to end, /metrics build_info says backend="epoll");
 #   2. with deploy/container/seccomp.json ringway runs on io_uring (build_info "io_uring");
-#   3. io.backend: io_uring under the default profile refuses to start, with the reason.
-# Each run also checks the HEALTHCHECK, the non-root user and a clean drain on stop.
+#   3. io.backend: io_uring under the default profile refuses to start, with the reason;
+#   4. deploy/systemd/ringway.service under a real systemd (PID 1 of a container made from the
+#      image): Type=notify start with its STATUS=, sandbox in force (uid, capabilities,
+#      NoNewPrivs, seccomp), io_uring through its SystemCallFilter, reload, drain on stop,
+#      and epoll once a drop-in takes the io_uring calls away.
+# Runs 1-2 also check the HEALTHCHECK, the non-root user and a clean drain on stop.
 #
 # Exit 0 with "SKIP" when podman cannot run containers here or Debian's mirror is unreachable
 # (nothing ringway can fix); exit 1 when ringway or the image misbehaves.
@@ -19,6 +23,7 @@ SECCOMP=$PWD/deploy/container/seccomp.json
 START=$SECONDS
 passed=0
 failed=0
+skipped=0
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/ringway-ctest.XXXXXX")
 chmod 0755 "$work"  # the container user (uid 10001) reads the mounted config
@@ -212,10 +217,126 @@ YAML
   ((ok)) && { say "$name: ok"; passed=$((passed + 1)); }
 }
 
+# --- the systemd unit under a real systemd --------------------------------------------------
+# systemctl in the container, bounded: a hung systemd becomes a failure, not a hung test.
+sdctl() { timeout 60 podman exec "$1" systemctl "${@:2}"; }
+has_lines() { # has_lines TEXT LINE...: every LINE is a whole line of TEXT
+  local text=$1 l
+  shift
+  for l; do grep -qxF -- "$l" <<< "$text" || return 1; done
+}
+systemd_case() {
+  local ctx=$work/systemd-image img=localhost/ringway-systemd-test:latest
+  mkdir -p "$ctx"
+  cp deploy/systemd/ringway.service deploy/systemd/ringway.sysusers "$ctx/"
+  cat > "$ctx/Containerfile" <<CF
+FROM $IMAGE
+USER root
+RUN apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \\
+      --no-install-recommends systemd systemd-sysv procps && rm -rf /var/lib/apt/lists/*
+COPY ringway.service /etc/systemd/system/ringway.service
+COPY ringway.sysusers /usr/lib/sysusers.d/ringway.conf
+HEALTHCHECK NONE
+ENTRYPOINT []
+CMD ["/sbin/init"]
+STOPSIGNAL SIGRTMIN+3
+CF
+  say "systemd: building $img (systemd from Debian on top of the image)"
+  if ! podman build --format docker --layers --network=host -t "$img" "$ctx" \
+    > "$work/systemd-build.log" 2>&1; then
+    tail -n 10 "$work/systemd-build.log"
+    say "SKIP: systemd: could not install systemd in the test image (Debian's mirror?)"
+    skipped=$((skipped + 1))
+    return
+  fi
+  local admin_port cfg cid state journal status
+  admin_port=$(free_port)
+  cfg=$work/systemd.yaml
+  cat > "$cfg" <<YAML
+workers: 2
+admin: { address: "127.0.0.1:$admin_port" }
+listeners:
+  - name: up
+    address: "127.0.0.1:0"
+    protocol: tcp
+    routes: [ { cluster: upstream } ]
+clusters:
+  - name: upstream
+    endpoints: [ { address: "127.0.0.1:$upstream_port", weight: 1 } ]
+YAML
+  chmod 0644 "$cfg"
+  # The container's own profile must let io_uring through for the unit's filter to matter.
+  if ! cid=$(podman run -d "${RUN_FLAGS[@]}" --systemd=always \
+    --security-opt "seccomp=$SECCOMP" -v "$cfg:/etc/ringway/ringway.yaml:ro" "$img" \
+    2> "$work/systemd-run-err"); then
+    cat "$work/systemd-run-err"
+    say "SKIP: systemd: podman cannot run systemd as PID 1 here"
+    skipped=$((skipped + 1))
+    return
+  fi
+  containers+=("$cid")
+  for _ in $(seq 120); do
+    state=$(timeout 10 podman exec "$cid" systemctl is-system-running 2> /dev/null)
+    [[ $state == running || $state == degraded ]] && break
+    sleep 0.5
+  done
+  if [[ $state != running && $state != degraded ]]; then
+    podman logs "$cid" 2>&1 | tail -n 20
+    say "SKIP: systemd: systemd did not boot in the container (state '$state')"
+    skipped=$((skipped + 1))
+    return
+  fi
+  local ok=1
+  check() { # check DESCRIPTION COMMAND...: one line, counted as a failure if the command fails
+    if "${@:2}"; then say "systemd: $1: ok"; else fail "systemd: $1"; ok=0; fi
+  }
+  sdctl "$cid" start ringway
+  status=$(sdctl "$cid" show -p ActiveState,StatusText,MainPID ringway)
+  journal=$(timeout 30 podman exec "$cid" journalctl -u ringway --no-pager -o cat)
+  echo "$journal" | sed 's/^/    systemd| /'
+  check "Type=notify start: active, status '$(sed -n 's/^StatusText=//p' <<< "$status")'" \
+    grep -q '^StatusText=serving with 2 workers (io_uring)' <<< "$status"
+  grep -q '^ActiveState=active' <<< "$status" || { fail "systemd: not active: $status"; ok=0; }
+  local pid procstatus
+  pid=$(sed -n 's/^MainPID=//p' <<< "$status")
+  procstatus=$(podman exec "$cid" cat "/proc/$pid/status" 2> /dev/null)
+  # uid 10001, only CAP_NET_BIND_SERVICE (bit 10), no new privileges, a seccomp filter.
+  check "sandbox: uid 10001, CapEff=CAP_NET_BIND_SERVICE, NoNewPrivs, seccomp" \
+    has_lines "$procstatus" $'Uid:\t10001\t10001\t10001\t10001' $'CapEff:\t0000000000000400' \
+    $'NoNewPrivs:\t1' $'Seccomp:\t2'
+  check "/readyz 200 once systemd says started" \
+    test "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 \
+      "http://127.0.0.1:$admin_port/readyz")" = 200
+  local port
+  port=$(sed -n 's/.*listener=up .*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' <<< "$journal" | head -n 1)
+  check "GET through the service" test "$(curl -sS --max-time 5 "http://127.0.0.1:$port/token")" = "$token"
+  check "systemctl reload (SIGHUP logged, still active)" sdctl "$cid" reload ringway
+  sleep 0.3
+  journal=$(timeout 30 podman exec "$cid" journalctl -u ringway --no-pager -o cat)
+  check "SIGHUP reached ringway" grep -q "SIGHUP: configuration reload is not implemented" <<< "$journal"
+  sdctl "$cid" stop ringway
+  status=$(sdctl "$cid" show -p ActiveState,Result,ExecMainStatus ringway)
+  journal=$(timeout 30 podman exec "$cid" journalctl -u ringway --no-pager -o cat)
+  check "systemctl stop drains and exits 0" has_lines "$status" Result=success ExecMainStatus=0
+  check "SIGTERM drained" grep -q "SIGTERM: draining" <<< "$journal"
+  # Without the unit's io_uring exception, @system-service alone: ringway falls back to epoll.
+  podman exec "$cid" sh -c 'mkdir -p /etc/systemd/system/ringway.service.d && printf "%s\n" \
+    "[Service]" "SystemCallFilter=~io_uring_setup io_uring_enter io_uring_register" \
+    > /etc/systemd/system/ringway.service.d/no-io-uring.conf'
+  sdctl "$cid" daemon-reload
+  sdctl "$cid" start ringway
+  status=$(sdctl "$cid" show -p StatusText ringway)
+  check "without the io_uring calls in SystemCallFilter: '$(sed -n 's/^StatusText=//p' <<< "$status")'" \
+    grep -q '^StatusText=serving with 2 workers (epoll)' <<< "$status"
+  sdctl "$cid" stop ringway
+  ((ok)) && { say "systemd: ok"; passed=$((passed + 1)); }
+}
+
 run_case default-seccomp auto epoll
 run_case shipped-seccomp auto io_uring --security-opt "seccomp=$SECCOMP"
 run_case default-seccomp-io_uring-required io_uring refuse
+systemd_case
 
 say "done in $((SECONDS - START)) s"
-echo "container: $passed passed, $failed failed"
+echo "container: $passed passed, $failed failed, $skipped skipped"
 ((failed == 0))
