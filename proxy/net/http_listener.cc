@@ -68,6 +68,7 @@ HttpListener::~HttpListener() {
   RINGWAY_ASSERT(sessions_ == 0);
   pools_.clear();  // asserts every upstream connection has closed
   for (io::SendQueue* q : freeQueues_) delete q;
+  for (http::Parser* p : freeParsers_) delete p;
 }
 
 void HttpListener::onAccept(int fd) {
@@ -240,6 +241,20 @@ void HttpListener::newRequestId(char out[36]) {
     if (i == 8 || i == 12 || i == 16 || i == 20) out[k++] = '-';
     out[k++] = digits[i];
   }
+}
+
+http::Parser* HttpListener::takeParser() {
+  if (freeParsers_.empty()) return new http::Parser(http::Parser::Kind::Request, requestLimits_);
+  http::Parser* p = freeParsers_.back();
+  freeParsers_.pop_back();
+  return p;
+}
+
+void HttpListener::giveParser(http::Parser* p) {
+  if (freeParsers_.size() < 256)
+    freeParsers_.push_back(p);
+  else
+    delete p;
 }
 
 io::SendQueue* HttpListener::takeQueue() {

@@ -57,6 +57,9 @@ class HttpListener final : public Listener {
   void newRequestId(char out[36]);
   io::SendQueue* takeQueue();
   void giveQueue(io::SendQueue* q);
+  // Request parsers, reused: only a connection with a complete head in hand holds one.
+  http::Parser* takeParser();
+  void giveParser(http::Parser* p);  // at a message boundary, or reset first
 
   void touch(HttpSession& s);
   void armHeaderTimer(HttpSession& s);
@@ -83,6 +86,7 @@ class HttpListener final : public Listener {
   List<HttpSession, SessionTimerTag> headerTimers_;  // one duration: armed order = deadline order
   List<HttpSession, SessionTimerTag> deadlines_;     // route timeouts, lingering: scanned
   std::vector<io::SendQueue*> freeQueues_;
+  std::vector<http::Parser*> freeParsers_;
   uint64_t sessions_ = 0;
   uint64_t rng_[2];
   uint64_t acceptResumeAt_ = 0;

@@ -2,7 +2,9 @@
 // closing. Heads and local responses are written in http_heads.cc.
 #include "net/http_session.h"
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 #include "http/chars.h"
@@ -23,12 +25,14 @@ constexpr unsigned MaxHeldBuffers = 2;
 }  // namespace
 
 HttpSession::HttpSession(HttpListener& l, std::unique_ptr<io::Stream> client)
-    : l_(l), client_(std::move(client)), req_(http::Parser::Kind::Request, l.requestLimits()) {
+    : l_(l), client_(std::move(client)) {
   client_->setHandler(this);
 }
 
 HttpSession::~HttpSession() {
   if (inq_ != nullptr) l_.giveQueue(inq_);
+  dropParser();
+  freePartial();
 }
 
 void HttpSession::start() {
@@ -88,7 +92,7 @@ void HttpSession::onClientEofDrained() {
     case ReqPhase::Head:
       // Closed between requests, or in the middle of a head: either way nobody is left to
       // answer.
-      if (req_.finish().event != http::Event::Closed)
+      if (partialLen_ > 0 || (req_ != nullptr && req_->finish().event != http::Event::Closed))
         LOG_DEBUG("listener=%s: client closed in the middle of a request head",
                   l_.config().name.c_str());
       closeClient(io::CloseMode::Graceful);
@@ -148,8 +152,8 @@ void HttpSession::pumpClient() {
       }
       // A message without a body completes on the parse() after its head, which may not have
       // happened yet if the head ended the buffer and the upstream was not ready then.
-      if (reqPhase_ != ReqPhase::Body || has(Lingering)) break;
-      const http::Step s = req_.parse({});
+      if (reqPhase_ != ReqPhase::Body || has(Lingering) || req_ == nullptr) break;
+      const http::Step s = req_->parse({});
       if (s.event == http::Event::Complete)
         onRequestComplete();
       else if (s.event == http::Event::Error)
@@ -186,6 +190,7 @@ void HttpSession::parseFront() {
     inOff_ = 0;
     return;
   }
+  if (req_ == nullptr && bufferHead(b)) return;
   const std::size_t size = b.size();
   std::size_t off = inOff_;
   const auto forwarding = [this] {
@@ -195,8 +200,9 @@ void HttpSession::parseFront() {
   bool moved = false;
   // Parse until NeedMore, also on an empty rest: a head without a body completes only on the
   // next call.
-  while (canParse() && !has(Lingering)) {
-    const http::Step s = req_.parse({b.data() + off, size - off});
+  // req_ goes back to the pool when an exchange ends: the next head starts in bufferHead().
+  while (req_ != nullptr && canParse() && !has(Lingering)) {
+    const http::Step s = req_->parse({b.data() + off, size - off});
     off += s.consumed;
     if (s.event == http::Event::NeedMore) break;
     if (s.event == http::Event::Head) {
@@ -257,20 +263,107 @@ void HttpSession::updateReading() {
   }
 }
 
+// Before a head is complete its bytes are kept in partial_, the buffer goes back to the ring,
+// and no parser is held. Once the head's blank line is in (or anything the parser must judge:
+// a bare LF, more bytes than a head may have), the parser gets it all in one piece, which gives
+// the same answer as feeding it piecewise (proxy/http/README.md). Returns true when it dealt
+// with the front buffer.
+bool HttpSession::bufferHead(io::BufferRef& b) {
+  if (has(Lingering)) return false;
+  const std::string_view v(b.data() + inOff_, b.size() - inOff_);
+  const http::Limits& lim = l_.requestLimits();
+  const std::size_t maxBuffered = std::min<std::size_t>(lim.maxHeadBytes, lim.maxTargetBytes + 64);
+  const std::size_t end = headEndIn(v);
+  if (end == std::string_view::npos && partialLen_ + v.size() <= maxBuffered) {
+    appendPartial(v);
+    inq_->popFront();
+    inOff_ = 0;
+    return true;
+  }
+  req_ = l_.takeParser();
+  if (partialLen_ == 0) return false;  // the whole head is in this buffer: parse it in place
+  const std::size_t take = end == std::string_view::npos ? v.size() : end;
+  appendPartial(v.substr(0, take));
+  inOff_ += static_cast<uint32_t>(take);
+  if (inOff_ >= b.size()) {
+    inq_->popFront();
+    inOff_ = 0;
+  }
+  const http::Step st = req_->parse({partial_, partialLen_});
+  if (st.event == http::Event::Head)
+    onRequestHead();
+  else if (st.event == http::Event::Error)
+    onRequestError();
+  // NeedMore (only empty lines before a request line, or a long line): the parser kept them.
+  freePartial();  // the head's views into it are used up by now
+  return true;
+}
+
+// Where buffering a head must stop in v: just past the blank line that ends it (or an empty line
+// before a request line), or past a bare LF; npos if neither is there yet.
+std::size_t HttpSession::headEndIn(std::string_view v) const {
+  const char last = partialLen_ >= 1 ? partial_[partialLen_ - 1] : '\0';
+  const char last2 = partialLen_ >= 2 ? partial_[partialLen_ - 2] : '\0';
+  std::size_t i = 0;
+  while (i < v.size()) {
+    const auto* lf = static_cast<const char*>(std::memchr(v.data() + i, '\n', v.size() - i));
+    if (lf == nullptr) return std::string_view::npos;
+    const std::size_t at = static_cast<std::size_t>(lf - v.data());
+    const char before = at >= 1 ? v[at - 1] : last;
+    if (before != '\r') return at + 1;
+    const char before2 = at >= 2 ? v[at - 2] : at == 1 ? last : last2;
+    if (before2 == '\n' || partialLen_ + at == 1) return at + 1;
+    i = at + 1;
+  }
+  return std::string_view::npos;
+}
+
+void HttpSession::appendPartial(std::string_view v) {
+  if (v.empty()) return;
+  const std::size_t need = partialLen_ + v.size();
+  if (need > partialCap_) {
+    // Rounded up so a head dribbled byte by byte does not reallocate each time.
+    const std::size_t cap = std::min<std::size_t>((need + 63) & ~std::size_t{63}, UINT16_MAX);
+    auto* p = static_cast<char*>(std::realloc(partial_, cap));
+    RINGWAY_ASSERT(p != nullptr);
+    partial_ = p;
+    partialCap_ = static_cast<uint16_t>(cap);
+  }
+  std::memcpy(partial_ + partialLen_, v.data(), v.size());
+  partialLen_ = static_cast<uint16_t>(need);
+}
+
+void HttpSession::freePartial() {
+  std::free(partial_);
+  partial_ = nullptr;
+  partialLen_ = partialCap_ = 0;
+}
+
+void HttpSession::dropParser() {
+  if (req_ == nullptr) return;
+  http::Parser* p = std::exchange(req_, nullptr);
+  if (p->failed() || reqPhase_ != ReqPhase::Head) {  // mid-message or failed: a fresh one
+    delete p;
+    return;
+  }
+  l_.giveParser(p);
+}
+
 void HttpSession::onRequestHead() {
   clearTimer();
   clear(HeadBytes);
   reqPhase_ = ReqPhase::Body;
-  method_ = req_.method();
-  version_ = req_.version();
+  http::Parser& req = *req_;
+  method_ = req.method();
+  version_ = req.version();
   requestIdLen_ = 0;
-  if (req_.keepAlive()) set(KeepAlive);
-  if (req_.framing().kind != http::BodyKind::None) set(ReqHasBody);
+  if (req.keepAlive()) set(KeepAlive);
+  if (req.framing().kind != http::BodyKind::None) set(ReqHasBody);
   if (method_ == http::Method::Connect) {  // a reverse proxy does not open tunnels by CONNECT
     sendError(501, "connect_not_supported");
     return;
   }
-  if (const http::Header* e = http::findHeader(req_.headers(), "expect")) {
+  if (const http::Header* e = http::findHeader(req.headers(), "expect")) {
     if (!http::equalsIgnoreCase(e->value, "100-continue")) {
       sendError(417, "unsupported_expectation");
       return;
@@ -278,7 +371,7 @@ void HttpSession::onRequestHead() {
     // Answered here (as Envoy does), not passed on: we know when the upstream is ready.
     if (version_ == http::Version::Http11 && has(ReqHasBody)) set(Expect100);
   }
-  const http::RouteInput in = http::routeInput(req_);
+  const http::RouteInput in = http::routeInput(req);
   route_ = static_cast<int16_t>(l_.router().match(in));
   if (route_ < 0) {
     localError(404, "no_route");
@@ -286,8 +379,8 @@ void HttpSession::onRequestHead() {
   }
   const config::Route& r = *route();
   const uint64_t limit = r.max_body_size ? *r.max_body_size : l_.config().http.max_body_size;
-  req_.setBodyLimit(limit);
-  if (req_.framing().kind == http::BodyKind::ContentLength && req_.framing().contentLength > limit) {
+  req.setBodyLimit(limit);
+  if (req.framing().kind == http::BodyKind::ContentLength && req.framing().contentLength > limit) {
     // Refused before any of it is read, and before an upstream is bothered.
     sendError(413, "body_too_large");
     return;
@@ -304,7 +397,7 @@ void HttpSession::onRequestHead() {
     return;
   }
   set(Proxying);
-  if (req_.connectionUpgrade() && http::findHeader(req_.headers(), "upgrade") != nullptr &&
+  if (req.connectionUpgrade() && http::findHeader(req.headers(), "upgrade") != nullptr &&
       method_ == http::Method::Get)
     set(UpgradeAsked);
   if (!buildUpstreamHead()) {
@@ -320,7 +413,7 @@ void HttpSession::onRequestComplete() {
 }
 
 void HttpSession::onRequestError() {
-  const http::ParseError& e = req_.error();
+  const http::ParseError& e = req_->error();
   const char* why = http::errorName(e.code).data();  // names are string literals
   if (has(RespStarted)) {
     abortExchange(why);
@@ -629,6 +722,7 @@ void HttpSession::endExchange(bool upReusable) {
   const bool keep = has(KeepAlive) && !has(ClientEof) && !l_.draining();
   bits_ &= ConnectionBits;
   reqPhase_ = ReqPhase::Head;
+  dropParser();  // at a message boundary: back to the pool
   route_ = -1;
   attempts_ = 0;
   requestIdLen_ = 0;

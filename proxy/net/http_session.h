@@ -98,6 +98,11 @@ class HttpSession final : public io::StreamHandler,
   void pumpClient();
   bool canParse() const;
   void parseFront();
+  bool bufferHead(io::BufferRef& b);
+  std::size_t headEndIn(std::string_view v) const;
+  void appendPartial(std::string_view v);
+  void freePartial();
+  void dropParser();
   bool forwardRange(io::BufferRef& b, std::size_t from, std::size_t to);
   void onRequestHead();
   void onRequestComplete();
@@ -151,7 +156,13 @@ class HttpSession final : public io::StreamHandler,
 
   HttpListener& l_;
   std::unique_ptr<io::Stream> client_;
-  http::Parser req_;
+  // The request parser, from the listener's pool, held from a head's completion to the end of
+  // its exchange. Until a head is complete its bytes wait in partial_ (exactly what arrived),
+  // so an idle or slow connection holds neither a parser nor a provided buffer.
+  http::Parser* req_ = nullptr;
+  char* partial_ = nullptr;
+  uint16_t partialLen_ = 0;
+  uint16_t partialCap_ = 0;
   io::SendQueue* inq_ = nullptr;  // client bytes not parsed yet (taken only when needed)
   uint32_t inOff_ = 0;            // parsed bytes of inq_'s front buffer
   UpstreamConn* up_ = nullptr;

@@ -124,7 +124,7 @@ void UpstreamPool::release(UpstreamConn& c, bool reusable, io::CloseMode mode) {
     oldest->stream_->close(io::CloseMode::Graceful);
   }
   c.idleSince_ = loop_.nowMs();
-  c.parser_.releaseMemory();
+  // The parser keeps its (small, bounded) buffers for the next response on this connection.
   idle_.pushBack(c);
   c.stream_->readStart();  // notice a close while idle (a multishot recv holds no buffer)
 }

@@ -86,6 +86,32 @@ TEST_P(Suite, PipelinedRequestsAreAnsweredInOrder) {
   EXPECT_EQ(r.body, "tiny") << r.describe();
 }
 
+TEST_P(Suite, HeadsSplitAtEveryByte) {
+  // A head arriving in two pieces, split at every position (the proxy keeps the first piece
+  // aside until the blank line comes), on one kept-alive connection.
+  Client c(port());
+  const std::string req = "\r\nPOST /sum HTTP/1.1\r\nHost: t\r\nX-A: 1\r\nContent-Length: 5\r\n\r\nhello";
+  for (std::size_t k = 1; k < req.size(); ++k) {
+    ASSERT_TRUE(c.send(req.substr(0, k)));
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    ASSERT_TRUE(c.send(req.substr(k)));
+    const Response r = c.read();
+    ASSERT_TRUE(r.ok) << "split at " << k << ": " << r.describe();
+    EXPECT_EQ(r.body, sumOf("hello")) << "split at " << k;
+  }
+  // A bare LF is still a 400, wherever the split falls.
+  for (std::size_t k : {3u, 17u, 18u}) {
+    Client b(port());
+    const std::string bad = "GET / HTTP/1.1\r\nHost: t\nX: y\r\n\r\n";
+    ASSERT_TRUE(b.send(bad.substr(0, k)));
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    ASSERT_TRUE(b.send(bad.substr(k)));
+    const Response r = b.read();
+    ASSERT_TRUE(r.ok) << r.describe();
+    EXPECT_EQ(r.status, 400) << "split at " << k;
+  }
+}
+
 TEST_P(Suite, ChunkedBodiesBothWays) {
   Client c(port());
   // Request: chunked in uneven pieces, with an extension and a trailer.
