@@ -198,6 +198,7 @@ bool HttpSession::buildUpstreamHead() {
   const Digits length(framing.contentLength);
   const std::string_view method = req.methodName();
   const std::string_view origHost = host != nullptr ? host->value : std::string_view();
+  const std::string_view proto = l_.config().tls ? "https" : "http";
 
   auto write = [&](char* out, std::size_t cap) -> std::size_t {
     // Request line by hand: the target may be two pieces (rewritten prefix + rest).
@@ -222,13 +223,12 @@ bool HttpSession::buildUpstreamHead() {
         w.header("X-Forwarded-For", {xff->value, ", ", peer});
       else
         w.header("X-Forwarded-For", peer);
-      if (http::findHeader(hs, "x-forwarded-proto") == nullptr)
-        w.header("X-Forwarded-Proto", "http");
+      if (http::findHeader(hs, "x-forwarded-proto") == nullptr) w.header("X-Forwarded-Proto", proto);
       if (!origHost.empty() && http::findHeader(hs, "x-forwarded-host") == nullptr)
         w.header("X-Forwarded-Host", origHost);
     } else if (xf == config::XForwarded::Replace) {
       w.header("X-Forwarded-For", peer);
-      w.header("X-Forwarded-Proto", "http");
+      w.header("X-Forwarded-Proto", proto);
       if (!origHost.empty()) w.header("X-Forwarded-Host", origHost);
     }
     if (newId) w.header("X-Request-Id", {requestId_, requestIdLen_});

@@ -52,8 +52,7 @@ HttpListener::HttpListener(WorkerContext& ctx, const config::Listener& cfg, int 
   up.maxHeaders = 200;
   for (const config::Route& r : cfg.routes) {
     if (r.cluster.empty() || pools_[r.cluster_index]) continue;
-    pools_[r.cluster_index] = std::make_unique<UpstreamPool>(
-        loop_, ctx.config.clusters[r.cluster_index], *ctx.balancers[r.cluster_index], stats_, up);
+    pools_[r.cluster_index] = std::make_unique<UpstreamPool>(ctx, r.cluster_index, stats_, up);
   }
   timespec ts{};
   clock_gettime(CLOCK_REALTIME, &ts);

@@ -4,6 +4,7 @@
 
 #include "io/assert.h"
 #include "io/log.h"
+#include "net/tls_worker.h"
 
 namespace ringway::net {
 
@@ -74,9 +75,11 @@ void UpstreamConn::onClosed(io::Stream&) {
 // ---------------------------------------------------------------------------------------
 // UpstreamPool
 
-UpstreamPool::UpstreamPool(io::Loop& loop, const config::Cluster& c, Balancer& b,
-                           ListenerStats& stats, const http::Limits& responseLimits)
-    : loop_(loop), cluster_(c), balancer_(b), stats_(stats), limits_(responseLimits) {}
+UpstreamPool::UpstreamPool(WorkerContext& ctx, std::size_t clusterIndex, ListenerStats& stats,
+                           const http::Limits& responseLimits)
+    : ctx_(ctx), loop_(ctx.loop), clusterIndex_(clusterIndex),
+      cluster_(ctx.config.clusters[clusterIndex]), balancer_(*ctx.balancers[clusterIndex]),
+      stats_(stats), limits_(responseLimits) {}
 
 UpstreamPool::~UpstreamPool() { RINGWAY_ASSERT(all_.empty()); }
 
@@ -99,8 +102,15 @@ UpstreamConn* UpstreamPool::connect(UpstreamOwner& o, std::size_t endpoint, int*
     bump(stats_.connectErrors);
     return nullptr;
   }
-  auto* c = new UpstreamConn(*this, loop_.stream(fd.value()), static_cast<uint16_t>(endpoint),
-                             limits_);
+  // TLS to the cluster when it says so: connect() then includes the handshake.
+  std::unique_ptr<io::Stream> s =
+      upstreamStream(ctx_, clusterIndex_, stats_, loop_.stream(fd.value()));
+  if (!s) {
+    *err = ENOMEM;
+    bump(stats_.connectErrors);
+    return nullptr;
+  }
+  auto* c = new UpstreamConn(*this, std::move(s), static_cast<uint16_t>(endpoint), limits_);
   c->owner_ = &o;
   c->uses_ = 1;
   all_.pushBack(*c);

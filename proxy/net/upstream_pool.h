@@ -14,6 +14,7 @@
 #include "io/loop.h"
 #include "net/balancer.h"
 #include "net/intrusive_list.h"
+#include "net/listener.h"
 #include "net/listener_stats.h"
 
 namespace ringway::net {
@@ -77,7 +78,8 @@ class UpstreamConn final : public io::StreamHandler,
 
 class UpstreamPool {
  public:
-  UpstreamPool(io::Loop& loop, const config::Cluster& c, Balancer& b, ListenerStats& stats,
+  // ctx: the worker's, for TLS to the cluster (net::upstreamStream) when it has `tls:`.
+  UpstreamPool(WorkerContext& ctx, std::size_t clusterIndex, ListenerStats& stats,
                const http::Limits& responseLimits);
   ~UpstreamPool();
 
@@ -105,7 +107,9 @@ class UpstreamPool {
   friend class UpstreamConn;
   void closed(UpstreamConn& c);
 
+  WorkerContext& ctx_;
   io::Loop& loop_;
+  std::size_t clusterIndex_;
   const config::Cluster& cluster_;
   Balancer& balancer_;
   ListenerStats& stats_;
