@@ -34,12 +34,23 @@ int decodeStatus(int st) {
   return -1;
 }
 
+// RINGWAY_IT_BINARY overrides the binary under test (e.g. an older build, to check that a
+// test catches a bug).
+const char* binaryPath() {
+  static const std::string path = [] {
+    const char* e = std::getenv("RINGWAY_IT_BINARY");
+    return std::string(e != nullptr && *e != '\0' ? e : RINGWAY_BINARY);
+  }();
+  return path.c_str();
+}
+
 // fork + exec with stdout/stderr to files and an optional RLIMIT_NOFILE. Everything the child
 // needs is prepared before fork: between fork and exec it makes only async-signal-safe calls.
 pid_t spawn(const std::vector<std::string>& args, const std::string& outPath,
             const std::string& errPath, std::optional<rlim_t> nofile) {
   std::vector<char*> argv;
-  argv.push_back(const_cast<char*>(RINGWAY_BINARY));
+  const char* binary = binaryPath();
+  argv.push_back(const_cast<char*>(binary));
   for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
   const pid_t pid = ::fork();
@@ -66,7 +77,7 @@ pid_t spawn(const std::vector<std::string>& args, const std::string& outPath,
       if (r.rlim_cur > r.rlim_max) r.rlim_cur = r.rlim_max;
       if (::setrlimit(RLIMIT_NOFILE, &r) != 0) ::_exit(125);
     }
-    ::execv(RINGWAY_BINARY, argv.data());
+    ::execv(binary, argv.data());
     ::_exit(127);
   }
   return pid;

@@ -107,101 +107,10 @@ TEST_P(ManyConnections, EveryConnectionEchoesItsOwnPayload) {
   pc.workers = GetParam();
   pc.endpoints = {echo.address()};
   InProcessProxy proxy(pc);
-
-  struct Conn {
-    Fd fd;
-    std::unique_ptr<StreamChecker> in;
-    uint64_t seed = 0, len = 0, sent = 0;
-    bool connected = false, finSent = false, done = false;
-    End end = End::Open;
-    int err = 0;
-  };
-  std::vector<Conn> conns(n);
-  // Open them all first, so all are open at once, then exchange.
-  for (std::size_t i = 0; i < n; ++i) {
-    Conn& c = conns[i];
-    c.seed = mix(seed ^ (i * 0x9e3779b97f4a7c15ULL));
-    c.len = 1 + c.seed % (8 * KiB);
-    c.in = std::make_unique<StreamChecker>("conn " + std::to_string(i), c.seed, c.len);
-    c.fd.reset(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-    ASSERT_TRUE(c.fd) << "socket: " << std::strerror(errno);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(proxy.port());
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    const int rc = ::connect(c.fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a);
-    ASSERT_TRUE(rc == 0 || errno == EINPROGRESS) << "connect " << i << ": " << std::strerror(errno);
-  }
-  std::vector<pollfd> pfds(n);
-  std::vector<uint8_t> buf(16 * KiB);
-  Deadline d(30s);
-  std::size_t connected = 0, done = 0;
-  // Phase 1: all connected. Phase 2: send, read the echo, FIN, read to EOF.
-  while (done < n && !d.expired()) {
-    for (std::size_t i = 0; i < n; ++i) {
-      Conn& c = conns[i];
-      short ev = 0;
-      if (!c.done) {
-        if (!c.connected) ev = POLLOUT;
-        else if (connected == n) ev = static_cast<short>(POLLIN | (c.sent < c.len ? POLLOUT : 0));
-      }
-      pfds[i] = {c.done ? -1 : c.fd.get(), ev, 0};
-    }
-    if (::poll(pfds.data(), n, d.remainingMs(100)) <= 0) continue;
-    for (std::size_t i = 0; i < n; ++i) {
-      Conn& c = conns[i];
-      const short re = pfds[i].revents;
-      if (re == 0 || c.done) continue;
-      if (!c.connected) {
-        int soerr = 0;
-        socklen_t sl = sizeof soerr;
-        ::getsockopt(c.fd.get(), SOL_SOCKET, SO_ERROR, &soerr, &sl);
-        if (soerr != 0) {
-          c.done = true, c.end = End::Error, c.err = soerr, ++done;
-          continue;
-        }
-        c.connected = true;
-        ++connected;
-        continue;
-      }
-      if ((re & POLLOUT) && c.sent < c.len) {
-        std::vector<uint8_t> out(c.len - c.sent);
-        RandomStream(c.seed).fill(c.sent, out.data(), out.size());
-        const ssize_t w = ::send(c.fd.get(), out.data(), out.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (w > 0) c.sent += static_cast<uint64_t>(w);
-      }
-      if (re & (POLLIN | POLLHUP | POLLERR)) {
-        const ssize_t k = ::recv(c.fd.get(), buf.data(), buf.size(), MSG_DONTWAIT);
-        if (k > 0) {
-          c.in->feed(buf.data(), static_cast<std::size_t>(k));
-        } else if (k == 0 || (errno != EAGAIN && errno != EINTR)) {
-          c.end = k == 0 ? End::Eof : (errno == ECONNRESET ? End::Reset : End::Error);
-          c.err = k == 0 ? 0 : errno;
-          c.done = true;
-          ++done;
-          continue;
-        }
-      }
-      // Everything echoed: say we're done; the echo's FIN comes back through the proxy.
-      if (!c.finSent && c.in->received() >= c.len) {
-        ::shutdown(c.fd.get(), SHUT_WR);
-        c.finSent = true;
-      }
-    }
-  }
-  std::size_t bad = 0;
-  for (std::size_t i = 0; i < n; ++i) {
-    const Conn& c = conns[i];
-    if (c.in->intact() && c.end == End::Eof) continue;
-    if (++bad > 10) continue;  // the first ten tell the story
-
-    ADD_FAILURE() << "conn " << i << " (connected=" << c.connected << ", sent " << c.sent << "/"
-                  << c.len << ", ended " << toString(c.end)
-                  << (c.err ? std::string(" ") + std::strerror(c.err) : "") << "): "
-                  << c.in->report();
-  }
-  EXPECT_EQ(bad, 0u) << "of " << n << " connections; connected " << connected << ", done " << done
-                     << ", echo accepted " << echo.accepted() << "\n" << proxy.stats();
+  const ManyResult r = exchangeMany(proxy.port(), n, seed, 8 * KiB, 30s);
+  EXPECT_EQ(r.failures, "") << "of " << n << " connections; connected " << r.connected
+                            << ", done " << r.done << ", echo accepted " << echo.accepted() << "\n"
+                            << proxy.stats();
 }
 
 INSTANTIATE_TEST_SUITE_P(Workers, ManyConnections, ::testing::Values(1u, 2u),

@@ -514,6 +514,131 @@ std::string echoRoundTrip(int fd, const RandomStream& s, uint64_t off, std::size
 }
 
 // ---------------------------------------------------------------------------------------
+// exchangeMany
+
+ManyResult exchangeMany(uint16_t port, std::size_t n, uint64_t seed, std::size_t maxLen, Ms limit,
+                        const std::function<void()>& whenConnected) {
+  struct Conn {
+    Fd fd;
+    std::unique_ptr<StreamChecker> in;
+    uint64_t seed = 0, len = 0, sent = 0;
+    bool connected = false, finSent = false, done = false;
+    End end = End::Open;
+    int err = 0;
+  };
+  ManyResult res;
+  std::vector<Conn> conns(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    Conn& c = conns[i];
+    c.seed = mix(seed ^ (i * 0x9e3779b97f4a7c15ULL));
+    c.len = 1 + c.seed % maxLen;
+    c.in = std::make_unique<StreamChecker>("conn " + std::to_string(i), c.seed, c.len);
+    c.fd.reset(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    sockaddr_in a = loopbackAddr(port);
+    if (!c.fd || (::connect(c.fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) < 0 &&
+                  errno != EINPROGRESS)) {
+      res.failures = "conn " + std::to_string(i) + ": socket/connect: " + std::strerror(errno);
+      return res;
+    }
+  }
+  std::vector<pollfd> pfds(n);
+  std::vector<uint8_t> buf(64 * 1024), out;
+  Deadline d(limit);
+  bool hookRan = false;
+  while (res.done < n && !d.expired()) {
+    if (res.connected == n && !hookRan) {
+      hookRan = true;
+      if (whenConnected) whenConnected();
+    }
+    for (std::size_t i = 0; i < n; ++i) {
+      Conn& c = conns[i];
+      short ev = 0;
+      if (!c.connected) ev = POLLOUT;
+      else if (res.connected == n) ev = static_cast<short>(POLLIN | (c.sent < c.len ? POLLOUT : 0));
+      pfds[i] = {c.done ? -1 : c.fd.get(), ev, 0};
+    }
+    if (::poll(pfds.data(), n, d.remainingMs(100)) <= 0) continue;
+    for (std::size_t i = 0; i < n; ++i) {
+      Conn& c = conns[i];
+      const short re = pfds[i].revents;
+      if (re == 0 || c.done) continue;
+      if (!c.connected) {
+        int soerr = 0;
+        socklen_t sl = sizeof soerr;
+        ::getsockopt(c.fd.get(), SOL_SOCKET, SO_ERROR, &soerr, &sl);
+        if (soerr != 0) {
+          c.done = true, c.end = End::Error, c.err = soerr, ++res.done;
+          continue;
+        }
+        c.connected = true;
+        ++res.connected;
+        continue;
+      }
+      if ((re & POLLOUT) && c.sent < c.len) {
+        out.resize(c.len - c.sent);
+        RandomStream(c.seed).fill(c.sent, out.data(), out.size());
+        const ssize_t w = ::send(c.fd.get(), out.data(), out.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w > 0) c.sent += static_cast<uint64_t>(w);
+      }
+      if (re & (POLLIN | POLLHUP | POLLERR)) {
+        const ssize_t k = ::recv(c.fd.get(), buf.data(), buf.size(), MSG_DONTWAIT);
+        if (k > 0) {
+          c.in->feed(buf.data(), static_cast<std::size_t>(k));
+        } else if (k == 0 || (errno != EAGAIN && errno != EINTR)) {
+          c.end = k == 0 ? End::Eof : (errno == ECONNRESET ? End::Reset : End::Error);
+          c.err = k == 0 ? 0 : errno;
+          c.done = true;
+          ++res.done;
+          continue;
+        }
+      }
+      // All echoed: say we are done; the echo's FIN comes back through the proxy.
+      if (!c.finSent && c.in->received() >= c.len) {
+        ::shutdown(c.fd.get(), SHUT_WR);
+        c.finSent = true;
+      }
+    }
+  }
+  std::size_t bad = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const Conn& c = conns[i];
+    if (c.in->intact() && c.end == End::Eof) continue;
+    if (++bad > 10) continue;  // the first ten tell the story
+    res.failures += "conn " + std::to_string(i) + " (connected=" + std::to_string(c.connected) +
+                    ", sent " + std::to_string(c.sent) + "/" + std::to_string(c.len) +
+                    ", ended " + toString(c.end) +
+                    (c.err ? std::string(" ") + std::strerror(c.err) : "") + "): " +
+                    c.in->report() + "\n";
+  }
+  if (bad > 0) res.failures += std::to_string(bad) + " of " + std::to_string(n) + " failed\n";
+  return res;
+}
+
+// ---------------------------------------------------------------------------------------
+// BlackHole
+
+BlackHole::BlackHole() : listen_(listenLoopback(0)) {
+  port_ = localPort(listen_.get());
+  problem_ = "the accept queue never filled";
+  for (int i = 0; i < 16; ++i) {
+    Fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    sockaddr_in a = loopbackAddr(port_);
+    const int rc = ::connect(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a);
+    if (rc < 0 && errno != EINPROGRESS) {
+      problem_ = std::string("filler connect: ") + std::strerror(errno);
+      return;
+    }
+    pollfd p{fd.get(), POLLOUT, 0};
+    const bool done = rc == 0 || ::poll(&p, 1, 200) > 0;
+    fillers_.push_back(std::move(fd));
+    if (!done) {  // its SYN was dropped: the queue is full
+      problem_.clear();
+      return;
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------
 // Backend
 
 Backend::Backend(Handler h, int backlog) : handler_(std::move(h)), listen_(listenLoopback(backlog)) {
@@ -799,7 +924,7 @@ std::string ProxyConfig::yaml() const {
          eps + " ], lb: round_robin, connect_timeout: " + connectTimeout + " }\n";
 }
 
-InProcessProxy::InProcessProxy(const ProxyConfig& c) {
+InProcessProxy::InProcessProxy(const ProxyConfig& c) : buffers_(c.buffersPerWorker) {
   auto cfg = config::loadString(c.yaml(), "integration.yaml");
   server_ = std::make_unique<core::Server>(cfg);
   server_->start();
@@ -817,6 +942,19 @@ std::vector<uint64_t> InProcessProxy::buffersFree() const {
   for (const auto& w : server_->workers())
     v.push_back(w->loop() ? w->loop()->stats().buffersFree.load(std::memory_order_relaxed) : 0);
   return v;
+}
+
+std::string InProcessProxy::waitPoolsFree(Ms limit) const {
+  const bool ok = waitFor(
+      [&] {
+        for (uint64_t f : buffersFree())
+          if (f != buffers_) return false;
+        return true;
+      },
+      limit);
+  if (ok) return "";
+  return "buffers still taken after every connection closed (of " + std::to_string(buffers_) +
+         " per worker):\n" + stats();
 }
 
 std::string InProcessProxy::stats() const {

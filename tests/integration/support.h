@@ -95,6 +95,8 @@ class StreamChecker {
   uint64_t checksum() const { return hash_; }
   // All expected bytes came, no more, and none differed.
   bool intact() const;
+  // What came so far matches the stream (for a stream whose length is learnt later).
+  bool matchesSoFar() const { return !differs_ && received_ <= expected_; }
   // Seed, lengths, both checksums, first differing offset and hex around it.
   std::string report() const;
 
@@ -188,6 +190,34 @@ PumpResult pump(int fd, const RandomStream& out, uint64_t outLen, StreamChecker&
 // off and expects them back. Returns "" or what went wrong.
 std::string echoRoundTrip(int fd, const RandomStream& s, uint64_t off, std::size_t n,
                           const Deadline& d);
+
+// A listener on 127.0.0.1:0 with listen(fd, 0) whose accept queue is filled and never
+// accepted from: further SYNs to it are dropped, so connects to it hang (all on loopback).
+class BlackHole {
+ public:
+  BlackHole();
+  uint16_t port() const { return port_; }
+  std::string address() const { return loopback(port_); }
+  // "" if the queue is full (a connect was seen hanging), else why not.
+  const std::string& problem() const { return problem_; }
+
+ private:
+  Fd listen_;
+  std::vector<Fd> fillers_;
+  uint16_t port_ = 0;
+  std::string problem_;
+};
+
+// n echo clients at once, in one poll loop: all connect first (then whenConnected() runs),
+// then each sends 1..maxLen bytes of its own stream, reads the echo, sends FIN and expects
+// the echo's FIN back. failures lists the first ten that went wrong, "" if none.
+struct ManyResult {
+  std::string failures;
+  std::size_t connected = 0;
+  std::size_t done = 0;
+};
+ManyResult exchangeMany(uint16_t port, std::size_t n, uint64_t seed, std::size_t maxLen, Ms limit,
+                        const std::function<void()>& whenConnected = {});
 
 // ---------------------------------------------------------------------------------------
 // Backend servers
@@ -315,12 +345,16 @@ class InProcessProxy {
   core::Server& server() { return *server_; }
   // Free buffers of each worker's pool, as the loops last published them.
   std::vector<uint64_t> buffersFree() const;
+  // Waits until every worker's pool is entirely free again (all connections are gone);
+  // returns "" or the pools' state.
+  std::string waitPoolsFree(Ms limit) const;
   // Per worker: loop and ring counters, for failure messages.
   std::string stats() const;
 
  private:
   std::unique_ptr<core::Server> server_;
   uint16_t port_ = 0;
+  unsigned buffers_ = 0;
 };
 
 // "/proc/PID/status" VmRSS in KiB, or -1.
