@@ -173,16 +173,18 @@ bool HttpSession::buildUpstreamHead() {
   if (xf != config::XForwarded::Off) formatPeer(peer, sizeof peer);
 
   // X-Request-Id: the client's when it sent one, else a new one; remembered for the response.
+  if (x_ == nullptr) x_ = l_.takeExchange();
+  Exchange& x = *x_;
   const http::Header* rid = http::findHeader(hs, "x-request-id");
   bool newId = false;
   if (rid != nullptr) {
-    if (!rid->value.empty() && rid->value.size() <= sizeof requestId_) {
-      std::memcpy(requestId_, rid->value.data(), rid->value.size());
-      requestIdLen_ = static_cast<uint8_t>(rid->value.size());
+    if (!rid->value.empty() && rid->value.size() <= sizeof x.requestId) {
+      std::memcpy(x.requestId, rid->value.data(), rid->value.size());
+      x.requestIdLen = static_cast<uint8_t>(rid->value.size());
     }
   } else {
-    l_.newRequestId(requestId_);
-    requestIdLen_ = 36;
+    l_.newRequestId(x.requestId);
+    x.requestIdLen = 36;
     newId = true;
   }
 
@@ -231,7 +233,7 @@ bool HttpSession::buildUpstreamHead() {
       w.header("X-Forwarded-Proto", proto);
       if (!origHost.empty()) w.header("X-Forwarded-Host", origHost);
     }
-    if (newId) w.header("X-Request-Id", {requestId_, requestIdLen_});
+    if (newId) w.header("X-Request-Id", {x.requestId, x.requestIdLen});
     for (const config::HeaderValue& h : r.request_headers_to_add) w.header(h.name, h.value);
     if (framing.kind == http::BodyKind::ContentLength)
       w.header("Content-Length", length.view);
@@ -260,7 +262,7 @@ bool HttpSession::buildUpstreamHead() {
     l_.heap().release(b.id);
     return false;
   }
-  upHead_ = l_.heap().ref(b, static_cast<uint32_t>(n));
+  x.upHead = l_.heap().ref(b, static_cast<uint32_t>(n));
   return true;
 }
 
@@ -289,7 +291,8 @@ void HttpSession::writeResponseHead(const http::Parser& p) {
   if (dropLength) drop.add("content-length");
   for (const std::string& n : r.response_headers_to_remove) drop.add(n);
   const std::span<const http::Header> hs = p.headers();
-  const bool addId = requestIdLen_ > 0 && http::findHeader(hs, "x-request-id") == nullptr;
+  const bool addId =
+      x_ != nullptr && x_->requestIdLen > 0 && http::findHeader(hs, "x-request-id") == nullptr;
   const Digits length(f.contentLength);
 
   auto write = [&](char* out, std::size_t cap) -> std::size_t {
@@ -297,7 +300,7 @@ void HttpSession::writeResponseHead(const http::Parser& p) {
     w.statusLine(p.status(), p.reason().empty() ? reasonPhrase(p.status()) : p.reason());
     w.forward(hs, drop.span());
     for (const config::HeaderValue& h : r.response_headers_to_add) w.header(h.name, h.value);
-    if (addId) w.header("X-Request-Id", {requestId_, requestIdLen_});
+    if (addId) w.header("X-Request-Id", {x_->requestId, x_->requestIdLen});
     if (f.kind == http::BodyKind::ContentLength) w.header("Content-Length", length.view);
     if (f.kind == http::BodyKind::Chunked && !has(Decode))
       w.header("Transfer-Encoding", "chunked");
@@ -358,7 +361,8 @@ void HttpSession::writeLocal(uint16_t status, std::string_view body,
   if (!location.empty()) w.header("Location", location);
   if (!body.empty() && !contentType.empty()) w.header("Content-Type", contentType);
   w.header("Content-Length", Digits(body.size()).view);
-  if (requestIdLen_ > 0) w.header("X-Request-Id", {requestId_, requestIdLen_});
+  if (x_ != nullptr && x_->requestIdLen > 0)
+    w.header("X-Request-Id", {x_->requestId, x_->requestIdLen});
   if (r != nullptr)
     for (const config::HeaderValue& h : r->response_headers_to_add) w.header(h.name, h.value);
   if (!keep)
@@ -391,7 +395,7 @@ void HttpSession::logError(uint16_t status, const char* reason) {
 void HttpSession::sendError(uint16_t status, const char* reason) {
   logError(status, reason);
   releaseUpstream(false);
-  upHead_.reset();
+  if (x_ != nullptr) x_->upHead.reset();
   clear(KeepAlive | Proxying | WaitUpstream | UpBlocked | Expect100);
   set(Discard);
   char body[96];
@@ -414,7 +418,7 @@ void HttpSession::localError(uint16_t status, const char* reason) {
   }
   logError(status, reason);
   releaseUpstream(false);
-  upHead_.reset();
+  if (x_ != nullptr) x_->upHead.reset();
   clear(Proxying | WaitUpstream | UpBlocked);
   set(Discard);
   char body[96];

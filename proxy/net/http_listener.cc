@@ -68,6 +68,7 @@ HttpListener::~HttpListener() {
   pools_.clear();  // asserts every upstream connection has closed
   for (io::SendQueue* q : freeQueues_) delete q;
   for (http::Parser* p : freeParsers_) delete p;
+  for (Exchange* x : freeExchanges_) delete x;
 }
 
 void HttpListener::onAccept(int fd) {
@@ -240,6 +241,22 @@ void HttpListener::newRequestId(char out[36]) {
     if (i == 8 || i == 12 || i == 16 || i == 20) out[k++] = '-';
     out[k++] = digits[i];
   }
+}
+
+Exchange* HttpListener::takeExchange() {
+  if (freeExchanges_.empty()) return new Exchange();
+  Exchange* x = freeExchanges_.back();
+  freeExchanges_.pop_back();
+  return x;
+}
+
+void HttpListener::giveExchange(Exchange* x) {
+  x->upHead.reset();
+  x->requestIdLen = 0;
+  if (freeExchanges_.size() < 1024)
+    freeExchanges_.push_back(x);
+  else
+    delete x;
 }
 
 http::Parser* HttpListener::takeParser() {

@@ -29,6 +29,14 @@ namespace ringway::net {
 
 class HttpSession;
 struct SessionIdleTag {};
+
+// What one proxied request needs beyond its connection, so an idle connection does not carry
+// it: taken when a request is routed to a cluster, given back when its exchange ends.
+struct Exchange {
+  io::BufferRef upHead;  // the request head, kept for a connect retry or a resend
+  uint8_t requestIdLen = 0;
+  char requestId[64];    // X-Request-Id, sent upstream and back
+};
 struct SessionTimerTag {};
 
 class HttpListener final : public Listener {
@@ -57,6 +65,8 @@ class HttpListener final : public Listener {
   void newRequestId(char out[36]);
   io::SendQueue* takeQueue();
   void giveQueue(io::SendQueue* q);
+  Exchange* takeExchange();
+  void giveExchange(Exchange* x);
   // Request parsers, reused: only a connection with a complete head in hand holds one.
   http::Parser* takeParser();
   void giveParser(http::Parser* p);  // at a message boundary, or reset first
@@ -87,6 +97,7 @@ class HttpListener final : public Listener {
   List<HttpSession, SessionTimerTag> deadlines_;     // route timeouts, lingering: scanned
   std::vector<io::SendQueue*> freeQueues_;
   std::vector<http::Parser*> freeParsers_;
+  std::vector<Exchange*> freeExchanges_;
   uint64_t sessions_ = 0;
   uint64_t rng_[2];
   uint64_t acceptResumeAt_ = 0;

@@ -33,6 +33,7 @@ HttpSession::~HttpSession() {
   if (inq_ != nullptr) l_.giveQueue(inq_);
   dropParser();
   freePartial();
+  if (x_ != nullptr) l_.giveExchange(x_);
 }
 
 void HttpSession::start() {
@@ -322,8 +323,10 @@ void HttpSession::appendPartial(std::string_view v) {
   if (v.empty()) return;
   const std::size_t need = partialLen_ + v.size();
   if (need > partialCap_) {
-    // Rounded up so a head dribbled byte by byte does not reallocate each time.
-    const std::size_t cap = std::min<std::size_t>((need + 63) & ~std::size_t{63}, UINT16_MAX);
+    // Exactly what came the first time (most heads that span buffers are then complete);
+    // doubling after that, so a head dribbled byte by byte does not reallocate each time.
+    const std::size_t cap = std::min<std::size_t>(
+        partialCap_ == 0 ? need : std::max<std::size_t>(need, 2 * partialCap_), UINT16_MAX);
     auto* p = static_cast<char*>(std::realloc(partial_, cap));
     RINGWAY_ASSERT(p != nullptr);
     partial_ = p;
@@ -356,7 +359,6 @@ void HttpSession::onRequestHead() {
   http::Parser& req = *req_;
   method_ = req.method();
   version_ = req.version();
-  requestIdLen_ = 0;
   if (req.keepAlive()) set(KeepAlive);
   if (req.framing().kind != http::BodyKind::None) set(ReqHasBody);
   if (method_ == http::Method::Connect) {  // a reverse proxy does not open tunnels by CONNECT
@@ -488,9 +490,9 @@ void HttpSession::onUpstreamReady() {
   if (c.reused() && !has(ReqHasBody) && !has(Retried)) {
     // A kept-alive connection may have been closed by the upstream just now; keep the head
     // to resend it once on a fresh connection (only without a body, which is streamed).
-    writeUp(l_.heap().copy({upHead_.data(), upHead_.size()}));
+    writeUp(l_.heap().copy({x_->upHead.data(), x_->upHead.size()}));
   } else {
-    writeUp(std::move(upHead_));
+    writeUp(std::move(x_->upHead));
   }
   if (has(Expect100)) {
     clear(Expect100);
@@ -501,7 +503,7 @@ void HttpSession::onUpstreamReady() {
 }
 
 bool HttpSession::retryOnFresh(const char* why) {
-  if (up_ == nullptr || !up_->reused() || has(Retried) || has(ReqHasBody) || !upHead_ ||
+  if (up_ == nullptr || !up_->reused() || has(Retried) || has(ReqHasBody) || !x_->upHead ||
       has(RespBytes) || has(Closing))
     return false;
   set(Retried);
@@ -598,7 +600,7 @@ bool HttpSession::onResponseHead(UpstreamConn& c) {
     if (status != 100 && version_ == http::Version::Http11) writeInterim(p);
     return true;
   }
-  upHead_.reset();
+  x_->upHead.reset();
   set(RespStarted);
   writeResponseHead(p);
   return true;
@@ -718,14 +720,13 @@ void HttpSession::abortExchange(const char* reason) {
 void HttpSession::endExchange(bool upReusable) {
   releaseUpstream(upReusable);
   clearTimer();
-  upHead_.reset();
+  if (x_ != nullptr) l_.giveExchange(std::exchange(x_, nullptr));
   const bool keep = has(KeepAlive) && !has(ClientEof) && !l_.draining();
   bits_ &= ConnectionBits;
   reqPhase_ = ReqPhase::Head;
   dropParser();  // at a message boundary: back to the pool
   route_ = -1;
   attempts_ = 0;
-  requestIdLen_ = 0;
   if (!keep) {
     closeClient(io::CloseMode::Graceful);
     return;
@@ -742,7 +743,7 @@ void HttpSession::startTunnel() {
   // both ways, like the L4 path; the idle timeout still applies.
   set(Tunnel | RespStarted);
   clearTimer();
-  upHead_.reset();
+  x_->upHead.reset();
   writeInterim(up_->parser());
   // Bytes the client sent after its request (held as a "pipelined" request) go up now.
   while (inq_ != nullptr && inq_->count > 0) {

@@ -166,7 +166,7 @@ class HttpSession final : public io::StreamHandler,
   io::SendQueue* inq_ = nullptr;  // client bytes not parsed yet (taken only when needed)
   uint32_t inOff_ = 0;            // parsed bytes of inq_'s front buffer
   UpstreamConn* up_ = nullptr;
-  io::BufferRef upHead_;          // request head kept for a connect retry / a resend
+  Exchange* x_ = nullptr;         // while a request is proxied
   uint32_t bits_ = 0;
   int16_t route_ = -1;
   uint8_t attempts_ = 0;
@@ -175,8 +175,6 @@ class HttpSession final : public io::StreamHandler,
   TimerKind timer_ = TimerKind::None;
   http::Method method_ = http::Method::Get;
   http::Version version_ = http::Version::Http11;
-  uint8_t requestIdLen_ = 0;
-  char requestId_[64];            // sent upstream and back; the first requestIdLen_ bytes
   uint8_t peer_[16];              // client address, read once for X-Forwarded-For
   uint8_t peerFamily_ = 0;        // 0: not read yet
 };
