@@ -231,6 +231,11 @@ void HttpSession::parseFront() {
   if (moved || off >= size) {
     inq_->popFront();
     inOff_ = 0;
+  } else if (!canParse() && size - off <= HeapPool::SmallSize) {
+    // Parsing waits (for an upstream connection, or for the response before a pipelined
+    // request): keep a copy of the few bytes left, not a provided buffer out of the ring.
+    b = l_.heap().copy({b.data() + off, size - off});
+    inOff_ = 0;
   } else {
     inOff_ = static_cast<uint32_t>(off);
   }
