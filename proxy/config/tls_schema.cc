@@ -39,8 +39,9 @@ std::optional<std::string> readServerName(Reader& r, const Node& n, const std::s
     return std::nullopt;
   auto name = normalizeServerName(*v);
   if (!name)
-    r.problem(n, p, "invalid server name '" + *v +
-                        "': expected a DNS name such as api.example.com or *.example.com");
+    r.problem(n, p,
+              "invalid server name '" + *v +
+                  "': expected a DNS name such as api.example.com or *.example.com");
   return name;
 }
 
@@ -199,9 +200,8 @@ void resolve(const std::string& dir, std::string& path) {
 }
 
 // A ContextError names the file first ("<file>: ..."): report it at the key that named it.
-std::string keyFor(const std::string& what, std::initializer_list<std::pair<const char*,
-                                                                           const std::string*>>
-                                                keys) {
+std::string keyFor(const std::string& what,
+                   std::initializer_list<std::pair<const char*, const std::string*>> keys) {
   for (const auto& [key, file] : keys)
     if (!file->empty() && what.starts_with(*file + ":"))
       return key;
@@ -312,11 +312,11 @@ void checkListenerTls(Reader& r, const std::string& path, const Listener& l) {
   if (!sniRouted(l)) {
     for (std::size_t i = 0; i < l.routes.size(); ++i)
       if (!l.routes[i].match.sni.empty())
-        r.problemAt(join(join(indexed(routes, i), "match"), "sni"),
-                    "match on sni needs a listener that sees it: protocol tls_passthrough, or "
-                    "tcp with tls" +
-                        std::string(l.protocol == Protocol::Http ? " (on http, match on host)"
-                                                                 : ""));
+        r.problemAt(
+            join(join(indexed(routes, i), "match"), "sni"),
+            "match on sni needs a listener that sees it: protocol tls_passthrough, or "
+            "tcp with tls" +
+                std::string(l.protocol == Protocol::Http ? " (on http, match on host)" : ""));
     return;
   }
   std::optional<std::size_t> fallback;
@@ -326,8 +326,8 @@ void checkListenerTls(Reader& r, const std::string& path, const Listener& l) {
     const RouteMatch& m = l.routes[i].match;
     if (!m.host.empty() || !m.path.empty() || !m.path_prefix.empty() || !m.path_regex.empty() ||
         !m.methods.empty() || !m.headers.empty())
-      r.problemAt(join(rp, "match"), "a " + std::string(toString(l.protocol)) +
-                                         " route matches on sni only");
+      r.problemAt(join(rp, "match"),
+                  "a " + std::string(toString(l.protocol)) + " route matches on sni only");
     if (m.sni.empty()) {
       if (fallback)
         r.problemAt(rp, "only one route may go without a match (the default; it was route " +
@@ -338,9 +338,8 @@ void checkListenerTls(Reader& r, const std::string& path, const Listener& l) {
     }
     const auto [it, fresh] = seen.emplace(m.sni, i);
     if (!fresh)
-      r.problemAt(join(join(rp, "match"), "sni"),
-                  "sni '" + m.sni + "' is matched by route " + std::to_string(it->second) +
-                      " already");
+      r.problemAt(join(join(rp, "match"), "sni"), "sni '" + m.sni + "' is matched by route " +
+                                                      std::to_string(it->second) + " already");
   }
 }
 
@@ -364,11 +363,13 @@ void loadTls(Reader& r, Config& cfg) {
     for (std::size_t j = 0; j < l.routes.size(); ++j) {
       const Route& route = l.routes[j];
       if (route.cluster.empty() || route.cluster_index >= cfg.clusters.size() ||
-          !cfg.clusters[route.cluster_index].tls || cfg.clusters[route.cluster_index].name != route.cluster)
+          !cfg.clusters[route.cluster_index].tls ||
+          cfg.clusters[route.cluster_index].name != route.cluster)
         continue;
       r.problemAt(join(indexed(join(indexed("listeners", i), "routes"), j), "cluster"),
-                  "cluster '" + route.cluster + "' has tls, but tls_passthrough forwards the "
-                  "client's bytes, already TLS, as they are; remove the cluster's tls");
+                  "cluster '" + route.cluster +
+                      "' has tls, but tls_passthrough forwards the "
+                      "client's bytes, already TLS, as they are; remove the cluster's tls");
     }
   }
   for (std::size_t i = 0; i < cfg.clusters.size(); ++i) {

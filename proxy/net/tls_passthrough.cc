@@ -87,8 +87,8 @@ class PassthroughGate final : public AcceptGate {
     void onReadEnd(io::Stream&, int err) override {
       if (done) return;
       done = true;
-      LOG_DEBUG("listener=%s: client left before a whole ClientHello (%s)",
-                gate.cfg_.name.c_str(), err == 0 ? "FIN" : "error");
+      LOG_DEBUG("listener=%s: client left before a whole ClientHello (%s)", gate.cfg_.name.c_str(),
+                err == 0 ? "FIN" : "error");
       gate.unlink(*this);
       stream->close(err == 0 ? io::CloseMode::Graceful : io::CloseMode::Now);
     }
@@ -148,8 +148,8 @@ class PassthroughGate final : public AcceptGate {
       reject(p, sni ? "no route for this sni" : "no sni and no default route");
       return;
     }
-    LOG_DEBUG("listener=%s: sni '%s' -> route %zu", cfg_.name.c_str(),
-              sni ? sni->c_str() : "", *route);
+    LOG_DEBUG("listener=%s: sni '%s' -> route %zu", cfg_.name.c_str(), sni ? sni->c_str() : "",
+              *route);
     p.done = true;
     unlink(p);
     --pending_;
@@ -159,8 +159,8 @@ class PassthroughGate final : public AcceptGate {
     std::unique_ptr<io::Stream> stream = std::move(p.stream);
     std::vector<io::BufferRef> read = std::move(p.read);
     ctx_.loop.defer(p);
-    listener_.startSession(std::move(stream),
-                           *ctx_.balancers[cfg_.routes[*route].cluster_index], std::move(read));
+    listener_.startSession(std::move(stream), *ctx_.balancers[cfg_.routes[*route].cluster_index],
+                           std::move(read));
   }
 
   void reject(Pending& p, const char* why) {

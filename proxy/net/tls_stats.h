@@ -28,8 +28,7 @@ class ReasonCounts {
         return;
       }
       if (n == reason || std::strcmp(n, reason) == 0 || (i == Slots - 1)) {
-        counts_[i].store(counts_[i].load(std::memory_order_relaxed) + 1,
-                         std::memory_order_relaxed);
+        counts_[i].store(counts_[i].load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
         return;
       }
     }
@@ -54,12 +53,12 @@ class ReasonCounts {
 
 struct TlsStats {
   // Client side (listeners terminating TLS).
-  std::atomic<uint64_t> handshakes{0};          // completed
-  std::atomic<uint64_t> resumed{0};             // ... of which resumed a session
+  std::atomic<uint64_t> handshakes{0};  // completed
+  std::atomic<uint64_t> resumed{0};     // ... of which resumed a session
   std::atomic<uint64_t> handshakeTimeouts{0};
-  std::atomic<uint64_t> notTls{0};              // garbage instead of a ClientHello
-  ReasonCounts failures;                        // failed handshakes and sessions, by reason
-  ReasonCounts alerts;                          // fatal alerts the client sent us, by reason
+  std::atomic<uint64_t> notTls{0};  // garbage instead of a ClientHello
+  ReasonCounts failures;            // failed handshakes and sessions, by reason
+  ReasonCounts alerts;              // fatal alerts the client sent us, by reason
   // tls_passthrough.
   std::atomic<uint64_t> clientHelloTimeouts{0};
   std::atomic<uint64_t> clientHelloTooLarge{0};

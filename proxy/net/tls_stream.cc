@@ -24,8 +24,8 @@ bool notTls(const tls::Failure& f) {
   const std::string_view r = f.reason;
   return f.kind == tls::ErrorKind::Protocol &&
          (r == "wrong version number" || r == "http request" || r == "https proxy request" ||
-          r == "packet length too long" || r == "unknown protocol" ||
-          r == "record layer failure" || r == "unexpected message");
+          r == "packet length too long" || r == "unknown protocol" || r == "record layer failure" ||
+          r == "unexpected message");
 }
 
 }  // namespace
@@ -101,8 +101,8 @@ void TlsStream::handshakeDone() {
     const std::string_view alpn = session_.alpn();
     LOG_DEBUG("%s=%s: %s TLS handshake done: %s %s sni=%.*s alpn=%.*s%s", kind(), label_,
               server_ ? "client" : "upstream", session_.versionName(), session_.cipherName(),
-              static_cast<int>(sni.size()), sni.data(), static_cast<int>(alpn.size()),
-              alpn.data(), resumed ? " resumed" : "");
+              static_cast<int>(sni.size()), sni.data(), static_cast<int>(alpn.size()), alpn.data(),
+              resumed ? " resumed" : "");
   }
   // What the handler wrote meanwhile goes out first, then a close_notify it asked for.
   std::vector<io::BufferRef> early = std::move(early_);
@@ -148,8 +148,8 @@ void TlsStream::handshakeFailed(int err, const char* reason, const char* detail)
     return;
   }
   stats_.upstreamFailures.add(reason);
-  LOG_WARN("%s=%s: upstream TLS handshake failed: %s%s%s%s", kind(), label_, reason, detail ? " (" : "",
-           detail ? detail : "", detail ? ")" : "");
+  LOG_WARN("%s=%s: upstream TLS handshake failed: %s%s%s%s", kind(), label_, reason,
+           detail ? " (" : "", detail ? detail : "", detail ? ")" : "");
   if (handler_ != nullptr) handler_->onConnect(*this, err);
 }
 
@@ -192,9 +192,8 @@ void TlsStream::decrypt() {
   uint32_t id = pool.acquire();
   uint32_t filled = 0;
   for (;;) {
-    const tls::IoResult r = session_.readPlaintext(
-        std::span<std::byte>(reinterpret_cast<std::byte*>(pool.data(id)) + filled,
-                             SlabPool::SlabSize - filled));
+    const tls::IoResult r = session_.readPlaintext(std::span<std::byte>(
+        reinterpret_cast<std::byte*>(pool.data(id)) + filled, SlabPool::SlabSize - filled));
     if (r.status == tls::Status::Ok) {
       filled += static_cast<uint32_t>(r.bytes);
       if (filled == SlabPool::SlabSize) {
@@ -218,8 +217,8 @@ void TlsStream::decrypt() {
         failed_ = true;
         (server_ ? stats_.failures : stats_.upstreamFailures).add(f.reason);
         if (server_ && f.kind == tls::ErrorKind::PeerAlert) stats_.alerts.add(f.reason);
-        LOG_DEBUG("%s=%s: %s TLS session failed: %s", kind(), label_, server_ ? "client" : "upstream",
-                  f.reason);
+        LOG_DEBUG("%s=%s: %s TLS session failed: %s", kind(), label_,
+                  server_ ? "client" : "upstream", f.reason);
         setEnd(-EPROTO, false);
       }
     }
@@ -244,8 +243,7 @@ void TlsStream::onReadEnd(io::Stream&, int err) {
       (void)session_.handshake();
     }
     handshakeFailed(err == 0 ? -ECONNRESET : err,
-                    err == 0 ? "connection closed during handshake" : "socket error",
-                    nullptr);
+                    err == 0 ? "connection closed during handshake" : "socket error", nullptr);
     return;
   }
   if (endSeen_) return;
@@ -301,7 +299,8 @@ void TlsStream::deliver() {
 // wants data and none is waiting: its backpressure holds the socket, as on a plain stream.
 void TlsStream::syncInnerRead() {
   if (closing_ || innerReadDone_) return;
-  const bool want = started_ && !failed_ && !endSeen_ && (!established_ || (wantRead_ && plain_.empty()));
+  const bool want =
+      started_ && !failed_ && !endSeen_ && (!established_ || (wantRead_ && plain_.empty()));
   if (want == innerReading_) return;
   innerReading_ = want;
   if (want)
@@ -348,8 +347,8 @@ void TlsStream::flushCipher() {
   const uint32_t id = pool.acquire();
   std::vector<std::byte>& v = pool.at(id);
   session_.takeCiphertext(v);
-  inner_->write(io::BufferRef(&pool, id, reinterpret_cast<char*>(v.data()),
-                              static_cast<uint32_t>(v.size())));
+  inner_->write(
+      io::BufferRef(&pool, id, reinterpret_cast<char*>(v.data()), static_cast<uint32_t>(v.size())));
 }
 
 void TlsStream::sendCloseNotify() {

@@ -130,17 +130,17 @@ class TlsStream final : public io::Stream, private io::StreamHandler {
 
   bool server_;
   bool established_ = false;
-  bool failed_ = false;          // the session failed: nothing more is read or written
-  bool started_ = false;         // accept() called, or connected: the handshake runs
-  bool wantRead_ = false;        // the handler wants data
+  bool failed_ = false;    // the session failed: nothing more is read or written
+  bool started_ = false;   // accept() called, or connected: the handshake runs
+  bool wantRead_ = false;  // the handler wants data
   bool innerReading_ = false;
-  bool innerReadDone_ = false;   // the inner stream reported its end
-  bool endSeen_ = false;         // close_notify, FIN or error: endErr_ is owed after plain_
+  bool innerReadDone_ = false;  // the inner stream reported its end
+  bool endSeen_ = false;        // close_notify, FIN or error: endErr_ is owed after plain_
   bool endDelivered_ = false;
   bool cleanEnd_ = false;
   bool shutdownRequested_ = false;
   bool closeNotifySent_ = false;
-  bool earlyBlocked_ = false;    // writeBlocked() was true because of early_
+  bool earlyBlocked_ = false;  // writeBlocked() was true because of early_
   bool closing_ = false;
   bool innerClosed_ = false;
   bool delivering_ = false;

@@ -4,7 +4,6 @@
 #include <chrono>
 
 #include "config/tls_options.h"
-
 #include "io/log.h"
 
 namespace ringway::net {
@@ -46,7 +45,9 @@ tls::ServerContext& TlsWorker::server(const config::Listener& l) {
 tls::ClientContext& TlsWorker::client(const config::Config& cfg, std::size_t clusterIndex) {
   if (clients_.size() < cfg.clusters.size()) clients_.resize(cfg.clusters.size());
   auto& c = clients_[clusterIndex];
-  if (!c) c = std::make_unique<tls::ClientContext>(config::clientOptions(*cfg.clusters[clusterIndex].tls));
+  if (!c)
+    c = std::make_unique<tls::ClientContext>(
+        config::clientOptions(*cfg.clusters[clusterIndex].tls));
   return *c;
 }
 

@@ -92,8 +92,8 @@ class TlsWorker final : private io::Deferred {
   VectorPool cipher_;
   std::vector<std::pair<const config::Listener*, std::unique_ptr<tls::ServerContext>>> servers_;
   std::vector<std::unique_ptr<tls::ClientContext>> clients_;  // by cluster index
-  TlsLink kicks_;       // sentinel
-  TlsLink handshakes_;  // sentinel
+  TlsLink kicks_;                                             // sentinel
+  TlsLink handshakes_;                                        // sentinel
   bool scheduled_ = false;
   uint64_t lastTick_ = 0;
   uint64_t nextRotationCheck_ = 0;
@@ -114,8 +114,7 @@ std::unique_ptr<io::Stream> acceptStream(WorkerContext& ctx, const config::Liste
 // a client TlsStream when the cluster has tls (connect() then also handshakes within the
 // cluster's connect_timeout, and onConnect(0) means the TLS session is up), else `plain`.
 std::unique_ptr<io::Stream> upstreamStream(WorkerContext& ctx, std::size_t clusterIndex,
-                                           ListenerStats& stats,
-                                           std::unique_ptr<io::Stream> plain);
+                                           ListenerStats& stats, std::unique_ptr<io::Stream> plain);
 
 // True when listener l or a cluster its routes name uses TLS.
 bool usesTls(const config::Config& cfg, const config::Listener& l);

@@ -1,9 +1,9 @@
 // The real binary: `ringway --check` on bad TLS files, and `openssl s_client` / `curl
 // --resolve` against a TLS-terminated listener.
 #include <fcntl.h>
-#include <sys/socket.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -39,7 +39,8 @@ class Binary {
  public:
   explicit Binary(const std::string& yaml) {
     dir_ = pki().dir;
-    config_ = dir_ + "/bin-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++) + ".yaml";
+    config_ =
+        dir_ + "/bin-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++) + ".yaml";
     log_ = config_ + ".log";
     std::ofstream(config_) << yaml;
   }
@@ -107,32 +108,41 @@ Backend::Handler http(const std::string& body) {
 
 std::string config(const std::string& backend, const Backend& be) {
   const Pki& p = pki();
-  return "workers: 2\nadmin: off\nio: { backend: " + backend + " }\n"
+  return "workers: 2\nadmin: off\nio: { backend: " + backend +
+         " }\n"
          "listeners:\n"
          "  - name: https\n"
          "    address: \"127.0.0.1:0\"\n"
          "    protocol: tcp\n"
          "    tls:\n"
          "      certificates:\n"
-         "        - { cert: " + p.rsa.cert + ", key: " + p.rsa.key + ", server_names: [rsa.test] }\n"
-         "        - { cert: " + p.ecdsa.cert + ", key: " + p.ecdsa.key + " }\n"
+         "        - { cert: " +
+         p.rsa.cert + ", key: " + p.rsa.key +
+         ", server_names: [rsa.test] }\n"
+         "        - { cert: " +
+         p.ecdsa.cert + ", key: " + p.ecdsa.key +
+         " }\n"
          "      alpn: [http/1.1]\n"
          "    routes: [ { cluster: web } ]\n"
          "clusters:\n"
-         "  - { name: web, endpoints: [ { address: \"" + be.address() + "\" } ] }\n";
+         "  - { name: web, endpoints: [ { address: \"" +
+         be.address() + "\" } ] }\n";
 }
 
 TEST(Binary, CheckReportsBadTlsFilesWithPositions) {
   const Pki& p = pki();
-  Binary b("admin: off\nlisteners:\n"
-           "  - name: l\n"
-           "    address: \"127.0.0.1:0\"\n"
-           "    tls: { certificates: [ { cert: " + p.rsa.cert + ", key: " + p.ecdsa.key + " } ] }\n"
-           "    routes: [ { cluster: c } ]\n"
-           "clusters:\n"
-           "  - name: c\n"
-           "    endpoints: [ { address: \"127.0.0.1:9\" } ]\n"
-           "    tls: { server_name: x.test, ca: /no/such/ca.pem }\n");
+  Binary b(
+      "admin: off\nlisteners:\n"
+      "  - name: l\n"
+      "    address: \"127.0.0.1:0\"\n"
+      "    tls: { certificates: [ { cert: " +
+      p.rsa.cert + ", key: " + p.ecdsa.key +
+      " } ] }\n"
+      "    routes: [ { cluster: c } ]\n"
+      "clusters:\n"
+      "  - name: c\n"
+      "    endpoints: [ { address: \"127.0.0.1:9\" } ]\n"
+      "    tls: { server_name: x.test, ca: /no/such/ca.pem }\n");
   std::string out;
   EXPECT_EQ(b.check(&out), 1) << out;
   EXPECT_NE(out.find(".yaml:5:"), std::string::npos) << out;
@@ -164,7 +174,8 @@ TEST_P(BinarySmoke, OpensslAndCurl) {
 
   out.clear();
   EXPECT_EQ(shell("printf 'GET / HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n' | timeout 10 openssl s_client "
-                  "-connect 127.0.0.1:" + ps + " -servername ecdsa.test -CAfile " + p.root_ca +
+                  "-connect 127.0.0.1:" +
+                      ps + " -servername ecdsa.test -CAfile " + p.root_ca +
                       " -verify_return_error -alpn http/1.1 -brief -ign_eof",
                   &out),
             0)
@@ -181,10 +192,10 @@ TEST_P(BinarySmoke, OpensslAndCurl) {
       << out;
   EXPECT_NE(out.find("TLSv1.2"), std::string::npos) << out;
   out.clear();
-  EXPECT_NE(shell("timeout 10 openssl s_client -connect 127.0.0.1:" + ps +
-                      " -tls1_1 -brief < /dev/null",
-                  &out),
-            0)
+  EXPECT_NE(
+      shell("timeout 10 openssl s_client -connect 127.0.0.1:" + ps + " -tls1_1 -brief < /dev/null",
+            &out),
+      0)
       << out;
   EXPECT_EQ(b.stop(), 0) << b.log();
 }

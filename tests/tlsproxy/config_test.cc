@@ -30,10 +30,12 @@ std::string listener(const std::string& tls, const std::string& routes = "[ { cl
   return "listeners:\n"
          "  - name: l\n"
          "    address: \"127.0.0.1:0\"\n"
-         "    protocol: " + protocol + "\n" + tls + "    routes: " + routes + "\n";
+         "    protocol: " +
+         protocol + "\n" + tls + "    routes: " + routes + "\n";
 }
 
-const std::string kCluster = "clusters:\n  - { name: c, endpoints: [ { address: \"127.0.0.1:9\" } ] }\n";
+const std::string kCluster =
+    "clusters:\n  - { name: c, endpoints: [ { address: \"127.0.0.1:9\" } ] }\n";
 
 std::string certs(const CertFiles& f, const std::string& extra = "") {
   return "    tls:\n      certificates:\n        - { cert: " + f.cert + ", key: " + f.key + " }\n" +
@@ -57,7 +59,8 @@ TEST(TlsConfig, LoadsWithDefaultsAndSharedTicketKeys) {
 TEST(TlsConfig, RelativeFilesAreRelativeToTheConfigFile) {
   const Pki& p = pki();
   const std::string path = p.dir + "/ringway.yaml";
-  std::ofstream(path) << listener("    tls: { certificates: [ { cert: rsa.crt, key: rsa.key } ] }\n") +
+  std::ofstream(path) << listener(
+                             "    tls: { certificates: [ { cert: rsa.crt, key: rsa.key } ] }\n") +
                              kCluster;
   auto cfg = config::loadFile(path);
   EXPECT_EQ(cfg->listeners[0].tls->certificates[0].cert, p.dir + "/rsa.crt");
@@ -67,8 +70,11 @@ TEST(TlsConfig, MissingFileAndMismatchedKeyNameTheKey) {
   const Pki& p = pki();
   auto ps = problems(listener("    tls:\n"
                               "      certificates:\n"
-                              "        - { cert: /nonexistent.pem, key: " + p.rsa.key + " }\n"
-                              "        - { cert: " + p.rsa.cert + ", key: " + p.ecdsa.key + " }\n") +
+                              "        - { cert: /nonexistent.pem, key: " +
+                              p.rsa.key +
+                              " }\n"
+                              "        - { cert: " +
+                              p.rsa.cert + ", key: " + p.ecdsa.key + " }\n") +
                      kCluster);
   ASSERT_EQ(ps.size(), 2u) << all(ps);
   EXPECT_EQ(ps[0].path, "listeners[0].tls.certificates[0].cert");
@@ -102,8 +108,9 @@ TEST(TlsConfig, WhereSniAndTlsMayAppear) {
        "listeners[0].routes[0].match.sni", "match on host"},
       {listener(certs(p.rsa), "[ { cluster: c }, { cluster: c } ]"), "listeners[0].routes[1]",
        "only one route may go without a match"},
-      {listener(certs(p.rsa),
-                "[ { match: { sni: a.test }, cluster: c }, { match: { sni: A.test. }, cluster: c } ]"),
+      {listener(
+           certs(p.rsa),
+           "[ { match: { sni: a.test }, cluster: c }, { match: { sni: A.test. }, cluster: c } ]"),
        "listeners[0].routes[1].match.sni", "matched by route 0"},
       {listener(certs(p.rsa), "[ { match: { sni: \"a.*\" }, cluster: c } ]"),
        "listeners[0].routes[0].match.sni", "invalid server name"},
@@ -131,10 +138,10 @@ TEST(TlsConfig, ClusterTls) {
     return "clusters:\n  - name: c\n    endpoints: [ { address: \"127.0.0.1:9\" } ]\n    tls: " +
            tls + "\n";
   };
-  auto ok = config::loadString(l + cluster("{ server_name: Upstream.Test, ca: " + p.root_ca +
-                                           ", cert: " + p.client.cert + ", key: " +
-                                           p.client.key + ", alpn: [http/1.1] }"),
-                               "t.yaml");
+  auto ok = config::loadString(
+      l + cluster("{ server_name: Upstream.Test, ca: " + p.root_ca + ", cert: " + p.client.cert +
+                  ", key: " + p.client.key + ", alpn: [http/1.1] }"),
+      "t.yaml");
   EXPECT_EQ(ok->clusters[0].tls->server_name, "upstream.test");
   EXPECT_TRUE(ok->clusters[0].tls->verify);
   struct Case {
@@ -167,7 +174,8 @@ TEST(TlsConfig, PassthroughToATlsClusterIsAnError) {
   const Pki& p = pki();
   auto ps = problems(listener("", "[ { cluster: c } ]", "tls_passthrough") +
                      "clusters:\n  - name: c\n    endpoints: [ { address: \"127.0.0.1:9\" } ]\n"
-                     "    tls: { server_name: a.test, ca: " + p.root_ca + " }\n");
+                     "    tls: { server_name: a.test, ca: " +
+                     p.root_ca + " }\n");
   ASSERT_EQ(ps.size(), 1u) << all(ps);
   EXPECT_EQ(ps[0].path, "listeners[0].routes[0].cluster");
   EXPECT_NE(ps[0].message.find("already TLS"), std::string::npos) << ps[0].message;

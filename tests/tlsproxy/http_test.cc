@@ -18,8 +18,8 @@ Backend::Handler httpOk(const std::string& body) {
         req.append(buf, static_cast<std::size_t>(n));
       }
       req.erase(0, req.find("\r\n\r\n") + 4);
-      const std::string resp = "HTTP/1.1 200 OK\r\nContent-Length: " +
-                               std::to_string(body.size()) + "\r\n\r\n" + body;
+      const std::string resp =
+          "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
       if (!sendRaw(fd, resp.data(), resp.size())) return;
     }
   };
@@ -37,11 +37,14 @@ TEST_P(HttpTls, RequestsOverTls) {
               "    address: \"127.0.0.1:0\"\n"
               "    protocol: http\n"
               "    tls:\n"
-              "      certificates: [ { cert: " + p.rsa.cert + ", key: " + p.rsa.key + " } ]\n"
+              "      certificates: [ { cert: " +
+              p.rsa.cert + ", key: " + p.rsa.key +
+              " } ]\n"
               "      alpn: [http/1.1]\n"
               "    routes: [ { cluster: be } ]\n"
               "clusters:\n"
-              "  - { name: be, endpoints: [ { address: \"" + be.address() + "\" } ] }\n");
+              "  - { name: be, endpoints: [ { address: \"" +
+              be.address() + "\" } ] }\n");
   ClientOptions o;
   o.sni = "rsa.test";
   o.ca = p.root_ca;
@@ -66,7 +69,8 @@ TEST_P(HttpTls, RequestsOverTls) {
   ASSERT_TRUE(sendRaw(fd.get(), "GET / HTTP/1.1\r\nHost: x\r\n\r\n", 27));
   std::string end;
   EXPECT_EQ(readToEnd(fd.get(), 5s, &end).find("200 OK"), std::string::npos);
-  EXPECT_TRUE(waitFor([&] { return proxy.sum(0, [](auto& s) { return s.tls.notTls.load(); }) == 1; }, 5s));
+  EXPECT_TRUE(
+      waitFor([&] { return proxy.sum(0, [](auto& s) { return s.tls.notTls.load(); }) == 1; }, 5s));
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, HttpTls, ::testing::Values("io_uring", "epoll"));

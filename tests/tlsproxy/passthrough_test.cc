@@ -39,16 +39,20 @@ TEST_P(Passthrough, RoutesBySniToBackendsThatTerminate) {
   REQUIRE_BACKEND(backend());
   const Pki& p = pki();
   Backend a(tlsBanner("A", p.a)), b(tlsBanner("B", p.b)), w(tlsBanner("W", p.wildcard));
-  Proxy proxy(yaml("      - { match: { sni: a.test }, cluster: a }\n"
-                   "      - { match: { sni: \"*.wild.test\" }, cluster: w }\n"
-                   "      - { cluster: b }\n",
-                   cluster("a", a) + cluster("b", b) + cluster("w", w)));
+  Proxy proxy(
+      yaml("      - { match: { sni: a.test }, cluster: a }\n"
+           "      - { match: { sni: \"*.wild.test\" }, cluster: w }\n"
+           "      - { cluster: b }\n",
+           cluster("a", a) + cluster("b", b) + cluster("w", w)));
   struct Case {
     const char* sni;
     const char* verify;
     const char* want;
-  } cases[] = {{"a.test", "", "A"}, {"A.TEST", "a.test", "A"}, {"x.wild.test", "", "W"},
-               {"b.test", "", "B"}, {"other.test", "b.test", "B"}};
+  } cases[] = {{"a.test", "", "A"},
+               {"A.TEST", "a.test", "A"},
+               {"x.wild.test", "", "W"},
+               {"b.test", "", "B"},
+               {"other.test", "b.test", "B"}};
   for (const Case& k : cases) {
     TlsClient c(proxy.port(), client(k.sni, k.verify));
     ASSERT_EQ(c.handshake(), "") << k.sni;
@@ -67,9 +71,10 @@ TEST_P(Passthrough, SplitClientHello) {
   REQUIRE_BACKEND(backend());
   const Pki& p = pki();
   Backend a(tlsBanner("A", p.a)), b(tlsBanner("B", p.b));
-  Proxy proxy(yaml("      - { match: { sni: a.test }, cluster: a }\n"
-                   "      - { cluster: b }\n",
-                   cluster("a", a) + cluster("b", b)));
+  Proxy proxy(
+      yaml("      - { match: { sni: a.test }, cluster: a }\n"
+           "      - { cluster: b }\n",
+           cluster("a", a) + cluster("b", b)));
   ClientOptions o = client("a.test");
   o.splitHello = 40;
   TlsClient c(proxy.port(), o);
@@ -82,9 +87,10 @@ TEST_P(Passthrough, NoSniGoesToTheDefault) {
   REQUIRE_BACKEND(backend());
   const Pki& p = pki();
   Backend a(tlsBanner("A", p.a)), b(tlsBanner("B", p.b));
-  Proxy proxy(yaml("      - { match: { sni: a.test }, cluster: a }\n"
-                   "      - { cluster: b }\n",
-                   cluster("a", a) + cluster("b", b)));
+  Proxy proxy(
+      yaml("      - { match: { sni: a.test }, cluster: a }\n"
+           "      - { cluster: b }\n",
+           cluster("a", a) + cluster("b", b)));
   TlsClient c(proxy.port(), client("", "b.test"));
   ASSERT_EQ(c.handshake(), "");
   EXPECT_EQ(c.recvLine(), "B");
@@ -99,7 +105,8 @@ TEST_P(Passthrough, NoSniNoDefaultCloses) {
   EXPECT_NE(c.handshake(), "");
   TlsClient d(proxy.port(), client("b.test"));
   EXPECT_NE(d.handshake(), "");
-  EXPECT_TRUE(waitFor([&] { return proxy.sum(0, [](auto& s) { return s.tls.noRoute.load(); }) == 2; }, 5s));
+  EXPECT_TRUE(
+      waitFor([&] { return proxy.sum(0, [](auto& s) { return s.tls.noRoute.load(); }) == 2; }, 5s));
   EXPECT_EQ(a.accepted(), 0);
   EXPECT_TRUE(waitFor([&] { return proxy.active() == 0; }, 5s));
 }
@@ -108,7 +115,8 @@ TEST_P(Passthrough, GarbageAndTimeouts) {
   REQUIRE_BACKEND(backend());
   const Pki& p = pki();
   Backend a(tlsBanner("A", p.a));
-  Proxy proxy(yaml("      - { cluster: a }\n", cluster("a", a), "    client_hello_timeout: 300ms\n"));
+  Proxy proxy(
+      yaml("      - { cluster: a }\n", cluster("a", a), "    client_hello_timeout: 300ms\n"));
   Fd garbage = connectTo(proxy.port());
   ASSERT_TRUE(sendRaw(garbage.get(), "SSH-2.0-OpenSSH_9.2\r\n", 21));
   Fd silent = connectTo(proxy.port());

@@ -20,15 +20,13 @@ namespace {
 
 EVP_PKEY* rsaKey() {
   EVP_PKEY* k = EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", static_cast<size_t>(2048));
-  if (k == nullptr)
-    die("RSA keygen");
+  if (k == nullptr) die("RSA keygen");
   return k;
 }
 
 EVP_PKEY* ecKey() {
   EVP_PKEY* k = EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256");
-  if (k == nullptr)
-    die("EC keygen");
+  if (k == nullptr) die("EC keygen");
   return k;
 }
 
@@ -37,8 +35,7 @@ void addExt(X509* cert, X509* issuer, int nid, const char* value) {
   X509V3_set_ctx_nodb(&v3);
   X509V3_set_ctx(&v3, issuer, cert, nullptr, nullptr, 0);
   X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &v3, nid, value);
-  if (ext == nullptr || X509_add_ext(cert, ext, -1) != 1)
-    die(value);
+  if (ext == nullptr || X509_add_ext(cert, ext, -1) != 1) die(value);
   X509_EXTENSION_free(ext);
 }
 
@@ -74,30 +71,24 @@ Issued issue(const char* cn, const std::string& san, EVP_PKEY* key, const Issued
            rsa ? "critical,digitalSignature,keyEncipherment" : "critical,digitalSignature");
     addExt(x, signer, NID_ext_key_usage, role == Role::Server ? "serverAuth" : "clientAuth");
   }
-  if (!san.empty())
-    addExt(x, signer, NID_subject_alt_name, san.c_str());
-  if (X509_sign(x, issuer != nullptr ? issuer->key : key, EVP_sha256()) == 0)
-    die("sign");
+  if (!san.empty()) addExt(x, signer, NID_subject_alt_name, san.c_str());
+  if (X509_sign(x, issuer != nullptr ? issuer->key : key, EVP_sha256()) == 0) die("sign");
   return {x, key};
 }
 
 void writeFile(const std::string& path, const std::vector<X509*>& certs, EVP_PKEY* key) {
   FILE* f = std::fopen(path.c_str(), "w");
-  if (f == nullptr)
-    die("open");
-  for (X509* c : certs)
-    PEM_write_X509(f, c);
-  if (key != nullptr)
-    PEM_write_PrivateKey(f, key, nullptr, nullptr, 0, nullptr, nullptr);
+  if (f == nullptr) die("open");
+  for (X509* c : certs) PEM_write_X509(f, c);
+  if (key != nullptr) PEM_write_PrivateKey(f, key, nullptr, nullptr, 0, nullptr, nullptr);
   std::fclose(f);
 }
 
 class PkiHolder {
-public:
+ public:
   PkiHolder() {
     char tmpl[] = "/tmp/ringway-tlsproxy-XXXXXX";
-    if (mkdtemp(tmpl) == nullptr)
-      die("mkdtemp");
+    if (mkdtemp(tmpl) == nullptr) die("mkdtemp");
     p_.dir = tmpl;
     const std::string d = p_.dir + "/";
 
@@ -117,8 +108,7 @@ public:
       keep(c);
       CertFiles files{d + file + ".crt", d + file + ".key"};
       std::vector<X509*> chain{c.cert};
-      if (chained)
-        chain.push_back(inter.cert);
+      if (chained) chain.push_back(inter.cert);
       writeFile(files.cert, chain, nullptr);
       writeFile(files.key, {}, key);
       return files;
@@ -139,17 +129,15 @@ public:
   }
 
   ~PkiHolder() {
-    for (X509* c : certs_)
-      X509_free(c);
-    for (EVP_PKEY* k : keys_)
-      EVP_PKEY_free(k);
+    for (X509* c : certs_) X509_free(c);
+    for (EVP_PKEY* k : keys_) EVP_PKEY_free(k);
     std::error_code ec;
     std::filesystem::remove_all(p_.dir, ec);
   }
 
   const Pki& get() const { return p_; }
 
-private:
+ private:
   void keep(const Issued& i) {
     certs_.push_back(i.cert);
     keys_.push_back(i.key);
@@ -159,10 +147,10 @@ private:
   std::vector<EVP_PKEY*> keys_;
 };
 
-} // namespace
+}  // namespace
 
 const Pki& pki() {
-  static const PkiHolder holder; // destroyed at exit: the temp dir goes with it
+  static const PkiHolder holder;  // destroyed at exit: the temp dir goes with it
   return holder.get();
 }
 

@@ -15,17 +15,17 @@ struct CertFiles {
 struct Pki {
   std::string dir;
   std::string root_ca;
-  std::string other_ca;     // a root nobody trusts
-  CertFiles rsa;            // RSA 2048, "rsa.test"
-  CertFiles ecdsa;          // P-256, "ecdsa.test", "www.ecdsa.test"
-  CertFiles wildcard;       // P-256, "*.wild.test"
-  CertFiles fallback;       // P-256, "default.test"
-  CertFiles expired;        // P-256, "expired.test", expired yesterday
-  CertFiles a;              // P-256, "a.test" (a passthrough backend)
-  CertFiles b;              // P-256, "b.test" (another)
-  CertFiles upstream;       // P-256, "upstream.test" (a TLS upstream)
-  CertFiles untrusted;      // P-256, "upstream.test", issued by other_ca
-  CertFiles client;         // P-256, "client.test", clientAuth
+  std::string other_ca;  // a root nobody trusts
+  CertFiles rsa;         // RSA 2048, "rsa.test"
+  CertFiles ecdsa;       // P-256, "ecdsa.test", "www.ecdsa.test"
+  CertFiles wildcard;    // P-256, "*.wild.test"
+  CertFiles fallback;    // P-256, "default.test"
+  CertFiles expired;     // P-256, "expired.test", expired yesterday
+  CertFiles a;           // P-256, "a.test" (a passthrough backend)
+  CertFiles b;           // P-256, "b.test" (another)
+  CertFiles upstream;    // P-256, "upstream.test" (a TLS upstream)
+  CertFiles untrusted;   // P-256, "upstream.test", issued by other_ca
+  CertFiles client;      // P-256, "client.test", clientAuth
 };
 
 const Pki& pki();

@@ -195,8 +195,8 @@ bool TlsClient::flush(std::size_t piece) {
         }
       }
       if (p.revents & (POLLOUT | POLLERR | POLLHUP)) {
-        const ssize_t w =
-            ::send(fd_.get(), buf + off, static_cast<std::size_t>(n) - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+        const ssize_t w = ::send(fd_.get(), buf + off, static_cast<std::size_t>(n) - off,
+                                 MSG_NOSIGNAL | MSG_DONTWAIT);
         if (w < 0 && (errno == EAGAIN || errno == EINTR)) continue;
         if (w < 0) {
           error_ = std::string("send: ") + std::strerror(errno);
@@ -241,7 +241,8 @@ std::string TlsClient::handshake(Ms limit) {
     }
     error_ = "handshake failed: " + opensslErrors();
     const long v = SSL_get_verify_result(ssl_);
-    if (v != X509_V_OK) error_ += std::string(" (verify: ") + X509_verify_cert_error_string(v) + ")";
+    if (v != X509_V_OK)
+      error_ += std::string(" (verify: ") + X509_verify_cert_error_string(v) + ")";
     if (eof_) error_ += " (eof)";
     return error_;
   }
@@ -414,7 +415,9 @@ void echoLoop(int fd) {
 }
 }  // namespace
 
-Backend::Handler echo() { return [](int fd) { echoLoop(fd); }; }
+Backend::Handler echo() {
+  return [](int fd) { echoLoop(fd); };
+}
 
 Backend::Handler banner(std::string name) {
   return [name](int fd) {

@@ -30,10 +30,10 @@ using Ms = std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
 
 // Each test runs on both backends; io_uring ones skip where the kernel has none.
-#define REQUIRE_BACKEND(backend)                                                    \
-  do {                                                                              \
-    if (std::string(backend) == "io_uring" && !::ringway::io::probe().ok)           \
-      GTEST_SKIP() << ::ringway::io::probe().why;                                   \
+#define REQUIRE_BACKEND(backend)                                          \
+  do {                                                                    \
+    if (std::string(backend) == "io_uring" && !::ringway::io::probe().ok) \
+      GTEST_SKIP() << ::ringway::io::probe().why;                         \
   } while (0)
 
 class Deadline {
@@ -84,14 +84,14 @@ std::string compareBytes(const std::vector<uint8_t>& sent, const std::vector<uin
 // A blocking TLS client driven over memory BIOs on a socket, with deadlines.
 
 struct ClientOptions {
-  std::string sni;            // empty: no SNI
-  std::string ca;             // verify against this CA file (empty: no verification)
-  std::string verifyName;     // hostname to check (default: sni)
+  std::string sni;         // empty: no SNI
+  std::string ca;          // verify against this CA file (empty: no verification)
+  std::string verifyName;  // hostname to check (default: sni)
   std::vector<std::string> alpn;
-  int maxVersion = 0;         // TLS1_2_VERSION to force 1.2
-  SSL_SESSION* session = nullptr;  // offered for resumption
-  std::size_t splitHello = 0;      // send the first flight in pieces of this size (20 ms apart)
-  const CertFiles* cert = nullptr; // client certificate
+  int maxVersion = 0;               // TLS1_2_VERSION to force 1.2
+  SSL_SESSION* session = nullptr;   // offered for resumption
+  std::size_t splitHello = 0;       // send the first flight in pieces of this size (20 ms apart)
+  const CertFiles* cert = nullptr;  // client certificate
 };
 
 class TlsClient {

@@ -26,13 +26,18 @@ class Termination : public ::testing::TestWithParam<std::string> {
            "    protocol: tcp\n"
            "    tls:\n"
            "      certificates:\n"
-           "        - { cert: " + p.rsa.cert + ", key: " + p.rsa.key + ", server_names: [rsa.test] }\n"
-           "        - { cert: " + p.ecdsa.cert + ", key: " + p.ecdsa.key +
+           "        - { cert: " +
+           p.rsa.cert + ", key: " + p.rsa.key +
+           ", server_names: [rsa.test] }\n"
+           "        - { cert: " +
+           p.ecdsa.cert + ", key: " + p.ecdsa.key +
            ", server_names: [ecdsa.test, www.ecdsa.test] }\n"
-           "        - { cert: " + p.wildcard.cert + ", key: " + p.wildcard.key +
+           "        - { cert: " +
+           p.wildcard.cert + ", key: " + p.wildcard.key +
            ", server_names: [\"*.wild.test\"] }\n"
-           "        - { cert: " + p.fallback.cert + ", key: " + p.fallback.key + " }\n" +
-           tlsExtra + "    routes:\n" + routes + "clusters:\n" + clusters;
+           "        - { cert: " +
+           p.fallback.cert + ", key: " + p.fallback.key + " }\n" + tlsExtra + "    routes:\n" +
+           routes + "clusters:\n" + clusters;
   }
 
   static std::string cluster(const std::string& name, const Backend& b) {
@@ -137,7 +142,8 @@ TEST_P(Termination, NoRouteCloses) {
   ASSERT_EQ(c.handshake(), "");
   uint8_t b;
   EXPECT_LE(c.recv(&b, 1), 0);
-  EXPECT_TRUE(waitFor([&] { return proxy.sum(0, [](auto& s) { return s.tls.noRoute.load(); }) == 1; }, 5s));
+  EXPECT_TRUE(
+      waitFor([&] { return proxy.sum(0, [](auto& s) { return s.tls.noRoute.load(); }) == 1; }, 5s));
   EXPECT_EQ(a.accepted(), 0);
 }
 
@@ -224,7 +230,8 @@ TEST_P(Termination, ResumptionAcrossWorkers) {
 TEST_P(Termination, TicketKeysRotateOnTicks) {
   REQUIRE_BACKEND(backend());
   Backend be(echo());
-  Proxy proxy(yaml("      ticket_rotation: 1s\n", "      - { cluster: be }\n", cluster("be", be), 2));
+  Proxy proxy(
+      yaml("      ticket_rotation: 1s\n", "      - { cluster: be }\n", cluster("be", be), 2));
   const auto& keys = proxy.server().config().listeners[0].tls->ticket_keys;
   ASSERT_TRUE(keys);
   EXPECT_TRUE(waitFor([&] { return keys->rotations() >= 2; }, 10s)) << keys->rotations();
@@ -240,7 +247,8 @@ TEST_P(Termination, GarbageIsClosedAndCounted) {
   std::string end;
   readToEnd(fd.get(), 5s, &end);
   EXPECT_TRUE(end == "eof" || end == "reset") << end;
-  EXPECT_TRUE(waitFor([&] { return proxy.sum(0, [](auto& s) { return s.tls.notTls.load(); }) == 1; }, 5s));
+  EXPECT_TRUE(
+      waitFor([&] { return proxy.sum(0, [](auto& s) { return s.tls.notTls.load(); }) == 1; }, 5s));
   EXPECT_TRUE(waitFor([&] { return proxy.active() == 0; }, 5s));
   EXPECT_EQ(be.accepted(), 0);
   // The listener still serves.
@@ -251,8 +259,8 @@ TEST_P(Termination, GarbageIsClosedAndCounted) {
 TEST_P(Termination, HandshakeTimeout) {
   REQUIRE_BACKEND(backend());
   Backend be(echo());
-  Proxy proxy(yaml("      handshake_timeout: 300ms\n", "      - { cluster: be }\n",
-                   cluster("be", be)));
+  Proxy proxy(
+      yaml("      handshake_timeout: 300ms\n", "      - { cluster: be }\n", cluster("be", be)));
   Fd silent = connectTo(proxy.port());
   Fd half = connectTo(proxy.port());
   ASSERT_TRUE(sendRaw(half.get(), "\x16\x03\x01\x02\x00", 5));  // a record header, no more

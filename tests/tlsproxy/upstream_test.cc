@@ -3,7 +3,6 @@
 #include <sys/socket.h>
 
 #include "config/loader.h"
-
 #include "core/server.h"
 #include "tlsproxy/support.h"
 
@@ -18,12 +17,16 @@ class UpstreamTls : public ::testing::TestWithParam<std::string> {
   std::string yaml(const Backend& be, const std::string& tls) const {
     return header(backend()) +
            "listeners:\n"
-           "  - { name: in, address: \"127.0.0.1:0\", protocol: tcp, routes: [ { cluster: up } ] }\n"
+           "  - { name: in, address: \"127.0.0.1:0\", protocol: tcp, routes: [ { cluster: up } ] "
+           "}\n"
            "clusters:\n"
            "  - name: up\n"
-           "    endpoints: [ { address: \"" + be.address() + "\" } ]\n"
+           "    endpoints: [ { address: \"" +
+           be.address() +
+           "\" } ]\n"
            "    connect_timeout: 2s\n"
-           "    tls: " + tls + "\n";
+           "    tls: " +
+           tls + "\n";
   }
 
   static std::string readLine(int fd) {
@@ -81,9 +84,9 @@ TEST_P(UpstreamTls, WrongNameUnknownCaAndMissingClientCertFail) {
     // TLS 1.3: the client's handshake is done before the server checks its certificate, so
     // a missing one shows up as the server's alert after "connecting".
     if (k.reason == nullptr) continue;
-    EXPECT_TRUE(waitFor([&] {
-      return proxy.sum(0, [](auto& s) { return s.connectErrors.load(); }) == 1;
-    }, 5s)) << k.tls;
+    EXPECT_TRUE(waitFor(
+        [&] { return proxy.sum(0, [](auto& s) { return s.connectErrors.load(); }) == 1; }, 5s))
+        << k.tls;
     EXPECT_EQ(proxy.sum(0, [&](auto& s) { return s.tls.upstreamFailures.of(k.reason); }), 1u)
         << k.tls;
     EXPECT_EQ(proxy.sum(0, [](auto& s) { return s.tls.upstreamHandshakes.load(); }), 0u);
@@ -94,8 +97,8 @@ TEST_P(UpstreamTls, MutualTls) {
   REQUIRE_BACKEND(backend());
   const Pki& p = pki();
   Backend be(tlsBanner("M", p.upstream, p.root_ca));
-  Proxy proxy(yaml(be, "{ server_name: upstream.test, ca: " + p.root_ca + ", cert: " +
-                           p.client.cert + ", key: " + p.client.key + " }"));
+  Proxy proxy(yaml(be, "{ server_name: upstream.test, ca: " + p.root_ca +
+                           ", cert: " + p.client.cert + ", key: " + p.client.key + " }"));
   Fd fd = connectTo(proxy.port());
   EXPECT_EQ(readLine(fd.get()), "M");
 }
@@ -124,13 +127,17 @@ TEST_P(UpstreamTls, TerminateAndReencrypt) {
               "  - name: in\n"
               "    address: \"127.0.0.1:0\"\n"
               "    protocol: tcp\n"
-              "    tls: { certificates: [ { cert: " + p.rsa.cert + ", key: " + p.rsa.key +
+              "    tls: { certificates: [ { cert: " +
+              p.rsa.cert + ", key: " + p.rsa.key +
               " } ] }\n"
               "    routes: [ { cluster: up } ]\n"
               "clusters:\n"
               "  - name: up\n"
-              "    endpoints: [ { address: \"" + be.address() + "\" } ]\n"
-              "    tls: { server_name: upstream.test, ca: " + p.root_ca + " }\n");
+              "    endpoints: [ { address: \"" +
+              be.address() +
+              "\" } ]\n"
+              "    tls: { server_name: upstream.test, ca: " +
+              p.root_ca + " }\n");
   ClientOptions o;
   o.sni = "rsa.test";
   o.ca = p.root_ca;
