@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <span>
+#include <utility>
 
 #include "io/assert.h"
 #include "io/log.h"
@@ -112,7 +113,8 @@ void TlsStream::handshakeDone() {
   flushCipher();
   if (shutdownRequested_) inner_->shutdownWrite();
   if (server_) {
-    if (hh_ != nullptr) hh_->onHandshake(*this, 0);
+    // Once: the handler may hand the stream over and go away.
+    if (HandshakeHandler* hh = std::exchange(hh_, nullptr)) hh->onHandshake(*this, 0);
   } else if (handler_ != nullptr) {
     handler_->onConnect(*this, 0);
   }
@@ -139,8 +141,8 @@ void TlsStream::handshakeFailed(int err, const char* reason, const char* detail)
     stats_.failures.add(reason);
     LOG_DEBUG("%s=%s: client TLS handshake failed: %s%s%s%s", kind(), label_, reason,
               detail ? " (" : "", detail ? detail : "", detail ? ")" : "");
-    if (hh_ != nullptr) {
-      hh_->onHandshake(*this, err);
+    if (HandshakeHandler* hh = std::exchange(hh_, nullptr)) {
+      hh->onHandshake(*this, err);
     } else {
       setEnd(err, false);
       deliver();
