@@ -28,7 +28,8 @@ void sub(std::atomic<uint64_t>& c) {
 
 TcpSession::TcpSession(TcpListener& l, std::unique_ptr<io::Stream> client, Balancer& balancer,
                        std::vector<io::BufferRef> early)
-    : listener_(l), balancer_(balancer), early_(std::move(early)), client_(std::move(client)) {
+    : listener_(l), balancer_(balancer), client_(std::move(client)) {
+  if (!early.empty()) extras().early = std::move(early);
   client_->setHandler(this);
 }
 
@@ -83,8 +84,10 @@ void TcpSession::onConnect(io::Stream& s, int err) {
   }
   bits_ |= Connected;
   listener_.touch(*this);
-  for (io::BufferRef& b : early_) upstream_->write(std::move(b));
-  early_.clear();
+  if (extras_) {
+    for (io::BufferRef& b : extras_->early) upstream_->write(std::move(b));
+    extras_->early.clear();
+  }
   if (bits_ & ClientDone) upstream_->shutdownWrite();  // the client's FIN came meanwhile
   // The client is read only once the upstream is there: nothing piles up meanwhile, and a
   // failed attempt can move to the next endpoint without losing bytes.
@@ -102,8 +105,8 @@ void TcpSession::failConnect(int err) {
            timeout ? "timed out" : std::strerror(-err), attempts_, c.endpoints.size(),
            retry ? ", trying the next endpoint" : ", closing the client");
   // Like nginx's proxy_next_upstream: each endpoint is tried at most once per client.
-  failed_.push_back(std::move(upstream_));
-  failed_.back()->close(io::CloseMode::Now);
+  extras().failed.push_back(std::move(upstream_));
+  extras_->failed.back()->close(io::CloseMode::Now);
   if (retry) {
     endpoint_ = static_cast<uint16_t>((endpoint_ + 1) % c.endpoints.size());
     connectUpstream();
@@ -117,7 +120,7 @@ void TcpSession::onData(io::Stream& s, io::BufferRef data) {
   bump(fromClient ? listener_.stats_.bytesIn : listener_.stats_.bytesOut, data.size());
   listener_.touch(*this);
   if (!(bits_ & Connected)) {  // a gate's reads still in flight: keep them for the upstream
-    early_.push_back(std::move(data));
+    extras().early.push_back(std::move(data));
     return;
   }
   io::Stream& to = other(s);
@@ -190,7 +193,8 @@ void TcpSession::onClosed(io::Stream& s) {
 void TcpSession::maybeFinish() {
   const bool upDone = !upstream_ || (bits_ & UpstreamClosed);
   bool failedDone = true;
-  for (const auto& f : failed_) failedDone = failedDone && f->fd() < 0;
+  if (extras_)
+    for (const auto& f : extras_->failed) failedDone = failedDone && f->fd() < 0;
   if ((bits_ & ClientClosed) && upDone && failedDone && !(bits_ & Finished)) {
     bits_ |= Finished;
     listener_.retire(*this);
@@ -237,6 +241,7 @@ void TcpListener::onAccept(int fd) {
 
 void TcpListener::startSession(std::unique_ptr<io::Stream> client, Balancer& balancer,
                                std::vector<io::BufferRef> early) {
+  for (const io::BufferRef& b : early) bump(stats_.bytesIn, b.size());  // the gate read them
   ++sessions_;
   auto* s = new TcpSession(*this, std::move(client), balancer, std::move(early));
   touch(*s);
