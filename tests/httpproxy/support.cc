@@ -13,6 +13,7 @@
 
 #include "config/loader.h"
 #include "core/server.h"
+#include "io/loop.h"
 #include "http/chars.h"
 #include "http/parser.h"
 
@@ -478,8 +479,33 @@ Proxy::Proxy(const std::string& yaml, const std::string& backend) {
 }
 
 Proxy::~Proxy() {
+  if (watching_) stopWatching();
   server_->stopNow();
   server_->wait();
+}
+
+void Proxy::watchBuffers() {
+  watching_ = true;
+  minFree_ = UINT64_MAX;
+  watcher_ = std::thread([this] {
+    // A loop publishes the gauge after its first turn; 0 before that means "not yet".
+    std::vector<bool> seen(server_->workers().size(), false);
+    while (watching_) {
+      for (std::size_t i = 0; i < seen.size(); ++i)
+        if (io::Loop* l = server_->workers()[i]->loop()) {
+          const uint64_t f = l->stats().buffersFree.load(std::memory_order_relaxed);
+          seen[i] = seen[i] || f > 0;
+          if (seen[i] && f < minFree_) minFree_ = f;
+        }
+      std::this_thread::sleep_for(1ms);
+    }
+  });
+}
+
+uint64_t Proxy::stopWatching() {
+  watching_ = false;
+  if (watcher_.joinable()) watcher_.join();
+  return minFree_;
 }
 
 }  // namespace ringway::httptest

@@ -151,10 +151,17 @@ class Proxy {
   ~Proxy();
   uint16_t port(std::size_t listener = 0) const { return ports_.at(listener); }
   core::Server& server() { return *server_; }
+  // Watches the fewest free provided buffers any worker had (sampled every millisecond) from
+  // now until stopWatching(), which returns it.
+  void watchBuffers();
+  uint64_t stopWatching();
 
  private:
   std::unique_ptr<core::Server> server_;
   std::vector<uint16_t> ports_;
+  std::thread watcher_;
+  std::atomic<bool> watching_{false};
+  std::atomic<uint64_t> minFree_{UINT64_MAX};
 };
 
 std::string replaceAll(std::string s, const std::string& from, const std::string& to);
