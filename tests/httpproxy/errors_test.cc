@@ -5,6 +5,8 @@
 
 #include <thread>
 
+#include "core/server.h"
+
 #include "httpproxy/common.h"
 
 namespace ringway::httptest {
@@ -185,6 +187,34 @@ TEST_P(Errors, RoutingAnswers) {
 }
 
 HTTPPROXY_BACKENDS(Errors);
+
+}  // namespace
+}  // namespace ringway::httptest
+
+namespace ringway::httptest {
+namespace {
+
+TEST_P(Errors, DrainClosesIdleConnectionsAndFinishesExchanges) {
+  Client idle(port());
+  ASSERT_TRUE(idle.send(request("GET", "/one")));
+  ASSERT_TRUE(idle.read().ok);
+  Client busy(port());
+  // Through the "small" route (no route timeout): /small/sleep -> /sleep.
+  ASSERT_TRUE(busy.send(request("GET", "/small/sleep?ms=400")));
+  std::this_thread::sleep_for(100ms);
+  proxy_->server().drain();
+  EXPECT_TRUE(idle.waitEof(2s)) << "an idle keep-alive connection closes at once";
+  const Response r = busy.read();
+  ASSERT_TRUE(r.ok) << r.describe();
+  EXPECT_EQ(r.body, "slept\n");
+  EXPECT_EQ(r.header("connection"), "close") << "the exchange in progress ends the connection";
+  EXPECT_TRUE(busy.waitEof(2s));
+  const auto end = std::chrono::steady_clock::now() + 5s;
+  while (!proxy_->server().finished() && std::chrono::steady_clock::now() < end)
+    std::this_thread::sleep_for(10ms);
+  EXPECT_TRUE(proxy_->server().finished()) << "workers stop once sessions and upstream "
+                                              "connections are gone";
+}
 
 }  // namespace
 }  // namespace ringway::httptest

@@ -304,6 +304,30 @@ TEST_P(Suite, ManyConcurrentClients) {
   EXPECT_EQ(good.load(), total * 2) << firstProblem;
 }
 
+TEST_P(Suite, TwoWorkers) {
+  // Each worker has its own listeners, pools and parsers; connections spread by SO_REUSEPORT.
+  std::string yaml = replaceAll(ProxyYaml, "workers: 1", "workers: 2");
+  yaml = replaceAll(yaml, "{UP}", upstream_.address());
+  yaml = replaceAll(yaml, "{DEAD}", std::to_string(unusedPort()));
+  Proxy two(yaml, GetParam());
+  std::vector<std::thread> ts;
+  std::atomic<int> good{0};
+  for (int t = 0; t < 8; ++t)
+    ts.emplace_back([&, t] {
+      for (int i = 0; i < 10; ++i) {
+        Client c(two.port());
+        for (int k = 0; k < 3; ++k) {
+          const std::string path = "/w" + std::to_string(t * 100 + i * 10 + k);
+          if (!c.send(request("GET", path))) break;
+          const Response r = c.read();
+          if (r.ok && r.body == "ok " + path + "\n") good.fetch_add(1);
+        }
+      }
+    });
+  for (auto& t : ts) t.join();
+  EXPECT_EQ(good.load(), 8 * 10 * 3);
+}
+
 TEST_P(Suite, WebSocketEchoThroughTheProxy) {
   Client c(port());
   ASSERT_TRUE(c.send("GET /ws HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
