@@ -41,16 +41,34 @@ def _arrow(m):
     return {True: " ↑", False: " ↓"}.get(m["higher_is_better"], "")
 
 
+def ordered(results, group=None):
+    """Scenario names in the order they ran (results.json sorts its keys)."""
+    S = results["scenarios"]
+    return sorted((n for n in S if group is None or S[n]["group"] == group),
+                  key=lambda n: S[n].get("order", 0))
+
+
 def table(results, group):
     """One row per scenario and metric; a column per proxy, then ratios to the baseline."""
-    entries = [(n, e) for n, e in results["scenarios"].items() if e["group"] == group]
+    entries = [(n, results["scenarios"][n]) for n in ordered(results, group)]
     if not entries:
         return []
+    # Sweeps name their proxies backend-<x>: one column per backend, one row per x.
+    def col(e, p):
+        x = e.get("x")
+        return p[:-len(str(x)) - 1] if isinstance(x, str) and p.endswith(f"-{x}") else p
+
+    def summ(e, c):
+        for p in e["peers"]:
+            if col(e, p) == c:
+                return p
+        return c
+
     peers = []
     for _, e in entries:
         for p in e["peers"]:
-            if p not in peers:
-                peers.append(p)
+            if col(e, p) not in peers:
+                peers.append(col(e, p))
     base = next((p for p in peers if p.startswith("epoll")), None)
     if group == "zc":
         base = "io_uring-zc-off"
@@ -59,23 +77,33 @@ def table(results, group):
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, e in entries:
         for m in e["metrics"]:
-            row = [name, m["label"] + _arrow(m)] + [_cell(e, p, m) for p in peers]
-            row += [_ratio(med(e, p, m["key"]), med(e, base, m["key"])) for p in others]
+            row = [name, m["label"] + _arrow(m)] + [_cell(e, summ(e, p), m) for p in peers]
+            row += [_ratio(med(e, summ(e, p), m["key"]), med(e, summ(e, base), m["key"]))
+                    for p in others]
             lines.append("| " + " | ".join(row) + " |")
-    if group == "pool":
-        lines.append("")
-        lines.append("The pool columns are named backend-pool; ratios compare io_uring with epoll "
-                     "at the same pool only where both names match.")
     return lines
+
+
+OTHER_FLAG_PCT = 10.0
 
 
 def noisy(results):
     out = []
     for name, e in results["scenarios"].items():
         for peer, p in e["peers"].items():
+            why = []
             for key, s in p["summary"].items():
                 if s["flagged"] and key == e["metrics"][0]["key"]:
-                    out.append(f"{name}/{peer} ({s['spread_pct']:.0f}%)")
+                    why.append(f"spread {s['spread_pct']:.0f}%")
+            o = p["summary"].get("other_pct")
+            if o and o["max"] > OTHER_FLAG_PCT:
+                why.append(f"other tasks took up to {o['max']:.0f}% of the proxy's CPU")
+            restarts = [c["restarted_after"] for c in p["cells"] if c.get("restarted_after")]
+            if restarts:
+                why.append(f"restarted after {len(restarts)} cell(s) with descriptors still "
+                           f"open 3 s after the clients left ({restarts[0]})")
+            if why:
+                out.append(f"{name}/{peer} ({', '.join(why)})")
             if p["errors"]:
                 out.append(f"{name}/{peer}: {len(p['errors'])} failed cell(s): {p['errors'][0][:120]}")
     return out
@@ -89,14 +117,25 @@ def findings(results):
     def get(sc, peer, key):
         return med(S[sc], peer, key) if sc in S else None
 
-    for sc in [n for n in S if S[n]["group"] == "rr"]:
+    for sc in ordered(results, "rr"):
         u, e, t = (get(sc, b, "req_s") for b in ("io_uring", "epoll", "threads"))
         cu, ce, ct = (get(sc, b, "cpu_us_per_req") for b in ("io_uring", "epoll", "threads"))
+        busy = [get(sc, b, "proxy_cpu_pct") for b in ("io_uring", "epoll", "threads")]
+        busy = [b for b in busy if b is not None]
+        parts = []
         if u and e:
-            f.append(f"**{sc}**: io_uring served {u / e:.2f}× epoll's req/s"
-                     + (f" and threads {t / e:.2f}×" if t else "")
-                     + f"; proxy CPU per request io_uring {cu:.1f} µs, epoll {ce:.1f} µs"
-                     + (f", threads {ct:.1f} µs" if ct else "") + ".")
+            parts.append(f"io_uring served {u / e:.2f}× epoll's req/s"
+                         + (f" and threads {t / e:.2f}×" if t else ""))
+        elif u and t:
+            parts.append(f"threads served {t / u:.2f}× io_uring's req/s (epoll: no result)")
+        cpu = ", ".join(f"{b} {v:.1f} µs" for b, v in
+                        (("io_uring", cu), ("epoll", ce), ("threads", ct)) if v)
+        if cpu:
+            parts.append(f"proxy CPU per request {cpu}")
+        if busy:
+            parts.append(f"the proxy's CPU was {min(busy):.0f}-{max(busy):.0f}% busy")
+        if parts:
+            f.append(f"**{sc}**: " + "; ".join(parts) + ".")
     for sc in ("bulk-1", "bulk-8"):
         u, e, t = (get(sc, b, "gbit_s") for b in ("io_uring", "epoll", "threads"))
         cu, ce, ct = (get(sc, b, "cpu_s_per_gb") for b in ("io_uring", "epoll", "threads"))
@@ -104,6 +143,15 @@ def findings(results):
             f.append(f"**{sc}**: io_uring {u / e:.2f}× epoll's Gbit/s at {cu / ce:.2f}× its CPU "
                      f"per GB" + (f"; threads {t / e:.2f}× at {ct / ce:.2f}×" if t and ct else "")
                      + ".")
+    big = max((n for n in S if S[n]["group"] == "rr"), key=lambda n: S[n]["x"] or 0, default=None)
+    if big:
+        td = [(b, get(big, b, "teardown_s"), get(big, b, "leftover_fds"))
+              for b in ("io_uring", "epoll", "threads")]
+        td = [t for t in td if t[1] is not None]
+        if td:
+            f.append(f"**teardown** after {S[big]['x']:,} clients left at once: " + ", ".join(
+                f"{b} closed them in {s:.1f} s" + (f" but left {int(l)} descriptors open"
+                                                   if l else "") for b, s, l in td) + ".")
     u, e, t = (get("syscalls-rr", b, "syscalls_per_req") for b in ("io_uring", "epoll", "threads"))
     if u and e:
         f.append(f"**syscalls per request** (64 connections): io_uring {u:.2f}, epoll {e:.2f}"
@@ -125,7 +173,7 @@ def findings(results):
                  (f" plus ~{kst:.0f} KiB of kernel stack per thread outside RSS" if kst else "")
                  + ".")
     zc = [(S[n]["x"], get(n, "io_uring-zc-on", "mb_s"), get(n, "io_uring-zc-off", "mb_s"),
-           get(n, "io_uring-zc-on", "zc_copied_pct")) for n in S if S[n]["group"] == "zc"]
+           get(n, "io_uring-zc-on", "zc_copied_pct")) for n in ordered(results, "zc")]
     zc = [z for z in zc if z[1] and z[2]]
     if zc:
         parts = ", ".join(f"{x // 1024} KiB {on / off:.2f}×" for x, on, off, _ in zc)
@@ -134,12 +182,12 @@ def findings(results):
                  + (f"; {min(copied):.0f}-{max(copied):.0f}% of zero-copy sends were copied by "
                     "the kernel anyway" if copied else "") + ".")
     pools = [(S[n]["x"], get(n, f"io_uring-{S[n]['x']}", "gbit_s"),
-              get(n, f"epoll-{S[n]['x']}", "gbit_s")) for n in S if S[n]["group"] == "pool"]
+              get(n, f"epoll-{S[n]['x']}", "gbit_s")) for n in ordered(results, "pool")]
     pools = [p for p in pools if p[1]]
     if pools:
-        best = max(pools, key=lambda p: p[1])
-        f.append("**buffer pool** (io_uring Gbit/s, iperf3 -P 8): " +
-                 ", ".join(f"{x} {g:.1f}" for x, g, _ in pools) + f"; best {best[0]}.")
+        f.append("**buffer pool** (Gbit/s with iperf3 -P 8, io_uring / epoll): " +
+                 ", ".join(f"{x} {g:.2f} / {ep:.2f}" if ep else f"{x} {g:.2f} / –"
+                           for x, g, ep in pools) + ".")
     return f
 
 
@@ -182,7 +230,7 @@ def charts(results, out):
         made.append(f"{fname}.png")
 
     three = ["io_uring", "epoll", "threads"]
-    rr = [n for n in S if S[n]["group"] == "rr"]
+    rr = ordered(results, "rr")
     fig("bulk", ["bulk-1", "bulk-8"], [("gbit_s", "Gbit/s ↑"), ("cpu_s_per_gb", "proxy CPU s/GB ↓")],
         three)
     fig("rr", rr, [("req_s", "req/s ↑"), ("p99_ms", "p99 ms ↓"),
@@ -192,11 +240,11 @@ def charts(results, out):
         three)
     fig("idle", ["idle"], [("kib_per_conn", "KiB RSS/conn ↓"),
                            ("kstack_kib_per_conn", "KiB kernel stack/conn ↓")], three)
-    zc = [n for n in S if S[n]["group"] == "zc"]
+    zc = ordered(results, "zc")
     fig("zc", zc, [("mb_s", "MB/s ↑"), ("cpu_s_per_gb", "proxy CPU s/GB ↓"),
                    ("zc_copied_pct", "% of ZC sends copied")],
         ["io_uring-zc-off", "io_uring-zc-on"])
-    pool = [n for n in S if S[n]["group"] == "pool"]
+    pool = ordered(results, "pool")
     if pool:
         f, axes = plt.subplots(1, 2, figsize=(9, 3.4))
         for ax, key, title in ((axes[0], "gbit_s", "Gbit/s ↑"),
@@ -223,7 +271,7 @@ def charts(results, out):
 def markdown(results, charts_made):
     meta = results["meta"]
     L = ["# ringway: io_uring vs epoll vs threads", ""]
-    L.append(f"Measured {meta['stamp']} by `bench/aio/run {' '.join(meta['argv'])}`"
+    L.append(f"Measured {meta['stamp']} by `{' '.join(['bench/aio/run'] + meta['argv'])}`"
              f" ({meta['elapsed_s']} s). Binary `{meta['binary']}` at {meta['commit']}; "
              f"kernel {meta['kernel']}; {meta['cpus']} × {meta['cpu']}; RLIMIT_NOFILE "
              f"{meta['rlimit_nofile']:,}. Raw tool output, logs and configs: `{meta['raw']}/` "
@@ -233,7 +281,11 @@ def markdown(results, charts_made):
              f"{meta.get('loadavg_end')}. This machine has {meta['cpus']} CPUs and is shared with "
              "other engineers compiling: every figure here was taken next to unrelated load, "
              "which is why the report leans on ratios between backends measured in the same "
-             "rounds, never on absolute numbers.")
+             "rounds, never on absolute numbers. The load average counts runnable threads, the "
+             "threads backend's own included (thousands of them at 9,900 busy connections), so "
+             "it says little about outside load; `other tasks on proxy CPU %` (the proxy CPU's "
+             "busy time from /proc/stat minus the proxy's own, per cell) does, and cells where "
+             f"it exceeded {OTHER_FLAG_PCT:.0f}% are listed below.")
     if meta.get("io_uring") != "ok":
         L.append("")
         L.append(f"io_uring was not usable: {meta.get('io_uring')}; its cells are missing.")
@@ -296,46 +348,68 @@ GROUP_NOTES = {
 
 STATIC_EXPLANATION = """## Why, in plain words
 
-**Where io_uring wins: system calls, and so CPU per request, once many connections are busy.**
-epoll tells ringway which sockets are ready; ringway then makes one `read` and one `sendmsg`
-system call per socket per turn, plus `epoll_wait`. io_uring takes the requests for all
-sockets in one `io_uring_enter` and hands back all completions in the same call: multishot
-receive stays armed (no re-arming call per read), received data lands in a provided buffer
-(no `read` call), and the sends of a whole turn go in with the next enter. The more
-connections are busy per turn, the more work each enter carries, so syscalls per request fall
-as the load rises (see the syscalls table), and with them the proxy's CPU per request. The
-gain is largest for small requests, where the system call overhead is a large part of the
-work; it shrinks for bulk streams, where copying the bytes (which both backends do, in the
-kernel) dominates.
+**What limits these numbers.** The proxy is never the bottleneck here: its CPU was 15-40%
+busy in every request/response cell (`proxy CPU %`). The client and the upstreams share CPU 0,
+and other engineers' builds took a large share of both CPUs (`other tasks on proxy CPU %`, up
+to ~80%). So req/s and Gbit/s mostly measure CPU 0 and the neighbours; read the CPU each
+backend spent per request or per GB, the system calls and context switches, and the memory.
 
-**Where it does not win: bulk bytes over loopback, and one lonely connection.** For a single
-stream, both loop backends spend their time in the kernel's TCP copy; a syscall saved per
-16 KiB buffer is a small share of that, so Gbit/s and CPU per GB end up close (and the
-client and the upstream on CPU 0 often set the pace, not the proxy). With one or a few
-connections, each loop turn carries one operation, and io_uring's enter costs about what
-epoll_wait + read do.
+**Where io_uring wins.** System calls: one `io_uring_enter` submits the sends and collects
+the receives of every busy connection, multishot receive stays armed (no call to re-arm), and
+the kernel picks the buffer (no `read` call). That makes about 0.2 system calls per request
+against 4.5 for epoll (`epoll_wait`, then `read` and `sendmsg` per ready socket) and 6.5 for
+threads, and about 1 per MB of bulk against 65 and 184. Against threads it wins on everything
+that scales with connections: 2-4× less CPU per request, and the gap grows with the number of
+connections; about 50× fewer context switches per request; and 70× less memory per idle
+connection.
 
-**Threads.** One thread per connection makes every request a scheduler event: the thread
-blocks in `poll()`, is woken, reads, sends, and blocks again, so it pays a voluntary context
-switch (and a `poll` call) per round trip where the loop backends handle many connections
-per wake-up. With few connections this is cheap and latency is good; as connections grow,
-wake-ups and run-queue contention grow with them, CPU per request rises and p99 stretches.
-Idle, each connection holds a thread: its touched stack pages in RSS, and a kernel stack and
-task struct that RSS does not count (the `kernel stack` column); the loop backends hold
-no buffer at all for an idle connection, only a few hundred bytes of bookkeeping.
+**Where it does not win.** Against epoll the CPU per request is close: io_uring used 0-20%
+less, not the 20× its system call count would suggest. Entering the kernel is cheap next to what each
+request costs inside it: two TCP receives and two TCP sends through the loopback stack, the
+wake-ups of the client and upstream, and the epoll or io_uring bookkeeping itself, which both
+backends do for every operation. io_uring removes the per-call overhead, not the per-byte or
+per-packet work, and one worker with a few busy connections per turn does not batch enough
+for that overhead to matter. For bulk transfer io_uring used somewhat less CPU per GB than
+epoll, and threads, which just `read()`s and `send()`s full buffers from a thread that sleeps
+in `poll()`, used the least: with a handful of long streams, a thread per stream is an
+efficient model, and the copy in the kernel is most of the cost for all three.
 
-**SEND_ZC over loopback cannot win.** Zero-copy send pins the user pages and lets the NIC DMA
-from them; over loopback the receiving socket is local, so the kernel must copy the data
-into the receiver's buffers anyway (the notification says it copied: `% ZC copied`), and the
-zero-copy bookkeeping (page pinning, a second completion per send) is pure extra work. What
-this sweep can show: the overhead of SEND_ZC per send size, and that the copied flag works.
-What it cannot show: the gain on a real NIC, where large sends (tens of KiB and up) skip a
-copy of every byte; that needs two machines. The default (`zerocopy_threshold: off`) follows
-from this.
+**Threads.** One thread per connection makes every round trip a scheduler event: the thread
+wakes for the request, sleeps, wakes for the response: exactly 2 voluntary context switches
+per request, where the loop backends handle many requests per wake-up. Its CPU per request
+grows with the number of threads (run queues, cache misses on thousands of stacks), its p99
+stretches to seconds at 9,900 connections, and each connection costs a thread: about 17 KiB
+of RSS (touched stack, thread bookkeeping) plus a 16 KiB kernel stack that RSS does not show.
+The loop backends keep about a quarter KiB per idle connection and no buffer at all.
 
-**Buffer pool.** io_uring receives into the worker's provided-buffer ring; a pool that is
-too small starves receives (`ENOBUFS`, the connection waits for a buffer), one far larger
-than the data in flight only spreads the same bytes over more cache lines."""
+**Connection teardown.** When 9,900 clients leave at once, io_uring took several seconds to
+close them: each close cancels the connection's armed operations by descriptor
+(`IORING_ASYNC_CANCEL_FD | ALL`), and a cancel by descriptor has to search all of the ring's
+armed requests, so closing n connections costs about n² work (a cancel by user_data, which the
+kernel finds by hash, would avoid it). epoll closed them quickly but left some sessions open
+for good (a bug; see `fds never closed`); threads closed them fastest, each thread on its own.
+
+**SEND_ZC over loopback cannot win, and at 64 KiB and up it collapses.** Zero-copy send pins
+the pages and lets the NIC read them; over loopback the receiver is local, so the kernel copies
+anyway (`% ZC copied` is 100) and the pinning and the second completion are pure cost: a few
+to ~30% more CPU per GB for responses up to 16 KiB (their MB/s moved either way within the
+noise). From 64 KiB, throughput falls to a few percent of plain
+sends: ringway waits for a send's notification (the kernel done with the pages) before the
+next send on that connection, and for TCP the pages are released only when the receiver has
+acknowledged the data; the receiver, waiting for the rest of the response, delays its ACK (up
+to 40 ms on Linux), so every response takes a delayed-ACK timeout (the raw rrload output shows
+a median latency of about 40-50 ms per response with ZC on, against a few ms without). What this sweep shows: the
+overhead per size, that the copied flag works, and that sends on a connection must not be
+serialised on the notification. What it cannot show: the gain on a real NIC, where large
+sends skip a copy of every byte; that needs two machines. Until then `zerocopy_threshold`
+stays off by default.
+
+**Buffer pool.** The size of a buffer matters more than how many there are: CPU per GB falls
+as buffers grow (4 KiB, 16 KiB, 64 KiB), because each receive and each send carries more
+bytes, and io_uring gains more from it than epoll. At 16 KiB, 64 or 256 buffers made no
+difference beyond the noise for 8 bulk streams. Bigger buffers cost memory only while data is
+in flight (an idle connection holds none), but a buffer is the unit of backpressure, so the
+default stays at 16 KiB until a real NIC says otherwise."""
 
 CAVEATS = """## Caveats
 
