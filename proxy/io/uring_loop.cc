@@ -40,6 +40,10 @@ enum Flag : uint16_t {
   Blocked = 1 << 10,       // writeBlocked() was true; onWritable() owed
   WriteFailed = 1 << 11,
   RecvCancelSent = 1 << 12,  // one cancel per armed recv: data in flight keeps coming till then
+  // Backpressure was hit: receive one buffer per recv until the socket is drained. A multishot
+  // recv drains the whole socket backlog into the pool in one task-work run, so after a
+  // readStop() it would overshoot the per-connection bound by megabytes.
+  Throttled = 1 << 13,
 };
 
 }  // namespace
@@ -90,6 +94,7 @@ class UringStream final : public Stream, private Completion {
 
   void readStop() override {
     clear(WantRead);
+    set(Throttled);
     if (has(Reading) && !has(RecvCancelSent)) {
       io_uring_sqe* s = loop_.ring().sqe();
       io_uring_prep_cancel64(s, userData(this, TagRecv), 0);
@@ -158,7 +163,10 @@ class UringStream final : public Stream, private Completion {
   void arm() {
     if (has(Reading) || has(Starved) || has(ReadDone) || has(Closing)) return;
     io_uring_sqe* s = loop_.ring().sqe();
-    io_uring_prep_recv_multishot(s, fd_, nullptr, 0, 0);
+    if (has(Throttled))
+      io_uring_prep_recv(s, fd_, nullptr, 0, 0);  // one buffer, then look again
+    else
+      io_uring_prep_recv_multishot(s, fd_, nullptr, 0, 0);
     s->flags |= IOSQE_BUFFER_SELECT;
     s->buf_group = loop_.buffers().group();
     io_uring_sqe_set_data64(s, userData(this, TagRecv));
@@ -216,8 +224,10 @@ class UringStream final : public Stream, private Completion {
       data = loop_.buffers().take(flags >> IORING_CQE_BUFFER_SHIFT, res > 0 ? res : 0);
     }
     if (res > 0) {
+      // A short read drained the socket: the backlog is gone, multishot is safe again.
+      if (!more && static_cast<uint32_t>(res) < loop_.buffers().bufferSize()) clear(Throttled);
       if (!has(Closing)) handler_->onData(*this, std::move(data));
-      if (!more && !has(ReadDone)) arm();  // the kernel ended the multishot: re-arm
+      if (!more && has(WantRead)) arm();  // ended (single-shot, or the kernel's choice): re-arm
       return;
     }
     if (res == -ENOBUFS) {

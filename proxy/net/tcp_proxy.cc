@@ -216,8 +216,9 @@ TcpListener::TcpListener(io::Loop& loop, const config::Listener& cfg, Balancer& 
 TcpListener::~TcpListener() { RINGWAY_ASSERT(sessions_ == 0); }
 
 void TcpListener::fdsAvailable() {
-  // Only a session that got both of its descriptors ends a burst of EMFILE.
-  if (acceptErrorLogged_) {
+  // Only a session that got both of its descriptors after accepting resumed ends a burst of
+  // EMFILE (clients the kernel accepted before the pause still arrive while paused).
+  if (acceptErrorLogged_ && acceptResumeAt_ == 0) {
     LOG_INFO("listener=%s: accepting again", cfg_.name.c_str());
     acceptErrorLogged_ = false;
   }
