@@ -89,7 +89,9 @@ bool Worker::setUp() {
   for (std::size_t i = 0; i < cfg_->listeners.size(); ++i) {
     auto l = net::makeListener(*ctx_, cfg_->listeners[i], listenFds_[i]);
     if (!l) {
-      failure_ = "listener '" + cfg_->listeners[i].name + "': protocol not supported";
+      // makeListener logged why when it knows (a TLS file that no longer loads).
+      failure_ = "listener '" + cfg_->listeners[i].name +
+                 "': cannot start (protocol not supported, or its TLS set-up failed; see above)";
       return false;
     }
     listenFds_[i] = -1;  // the listener owns it now
