@@ -105,6 +105,11 @@ class Emfile : public ::testing::TestWithParam<rlim_t> {};
 
 TEST_P(Emfile, ExistingConnectionsKeepWorkingAndAcceptsResume) {
   REQUIRE_URING();
+  // UBSan's vptr check reads memory through a pipe() (sanitizer_common's
+  // IsAccessibleMemoryRange); with no descriptor left that fails, and the first virtual call
+  // of a kind made during EMFILE aborts with "invalid vptr" (not suppressible: the dynamic
+  // type is unknown then). The plain build runs this test.
+  if (sanitized()) GTEST_SKIP() << "UBSan's vptr check needs free descriptors";
   const uint64_t seed = testSeed();
   SCOPED_TRACE("seed=" + hex64(seed) + " RLIMIT_NOFILE=" + std::to_string(GetParam()));
   EchoServer echo;
@@ -145,8 +150,16 @@ TEST_P(Emfile, ExistingConnectionsKeepWorkingAndAcceptsResume) {
         << "existing " << i << " during the burst\n" << proxy.logTail();
   EXPECT_TRUE(proxy.running()) << proxy.logTail();
 
-  // The burst ends: its clients go away, and new clients are served again.
+  // The burst ends: its clients go away. Those still queued are accepted (and found closed)
+  // first, which may briefly fill the table again; once that settled, new clients are served.
   burst.clear();
+  const int settled = baseFds + 2 * static_cast<int>(existing.size()) + 2;
+  EXPECT_TRUE(waitFor(
+      [&] { return acceptQueueLength(proxy.port()) == 0 && proxy.openFds() <= settled; }, 10s))
+      << "after the burst's clients closed: " << acceptQueueLength(proxy.port())
+      << " still queued, " << proxy.openFds() << " descriptors in use (expected at most "
+      << settled << ")\n"
+      << proxy.logTail();
   for (int i = 0; i < 8; ++i) {
     Fd c = connectLoopback(proxy.port());
     ASSERT_TRUE(c);

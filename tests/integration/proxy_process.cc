@@ -47,7 +47,21 @@ const char* binaryPath() {
 // fork + exec with stdout/stderr to files and an optional RLIMIT_NOFILE. Everything the child
 // needs is prepared before fork: between fork and exec it makes only async-signal-safe calls.
 pid_t spawn(const std::vector<std::string>& args, const std::string& outPath,
-            const std::string& errPath, std::optional<rlim_t> nofile) {
+            const std::string& errPath, std::optional<rlim_t> nofile,
+            const std::vector<std::string>& env = {}) {
+  // The environment: ours, with `env` replacing variables of the same name.
+  std::vector<std::string> envStrings;
+  for (char** e = environ; *e != nullptr; ++e) {
+    const std::string v = *e;
+    const std::string name = v.substr(0, v.find('='));
+    bool replaced = false;
+    for (const auto& o : env) replaced |= o.substr(0, o.find('=')) == name;
+    if (!replaced) envStrings.push_back(v);
+  }
+  envStrings.insert(envStrings.end(), env.begin(), env.end());
+  std::vector<char*> envp;
+  for (auto& e : envStrings) envp.push_back(e.data());
+  envp.push_back(nullptr);
   std::vector<char*> argv;
   const char* binary = binaryPath();
   argv.push_back(const_cast<char*>(binary));
@@ -77,7 +91,7 @@ pid_t spawn(const std::vector<std::string>& args, const std::string& outPath,
       if (r.rlim_cur > r.rlim_max) r.rlim_cur = r.rlim_max;
       if (::setrlimit(RLIMIT_NOFILE, &r) != 0) ::_exit(125);
     }
-    ::execv(binary, argv.data());
+    ::execve(binary, argv.data(), envp.data());
     ::_exit(127);
   }
   return pid;
@@ -151,7 +165,7 @@ std::string ProxyProcess::start(const std::string& yaml, const Options& o) {
   logPath_ = dir_.path() + "/stderr";
   std::vector<std::string> args = {"-c", cfg};
   args.insert(args.end(), o.args.begin(), o.args.end());
-  pid_ = spawn(args, dir_.path() + "/stdout", logPath_, o.nofile);
+  pid_ = spawn(args, dir_.path() + "/stdout", logPath_, o.nofile, o.env);
   Deadline d(o.startLimit);
   for (;;) {
     // Each listener logs "... listening on 127.0.0.1:PORT (N workers)" once all workers serve.

@@ -42,6 +42,7 @@ class ProxyProcess {
   struct Options {
     std::vector<std::string> args;         // after "-c FILE"
     std::optional<rlim_t> nofile;          // RLIMIT_NOFILE set in the child before exec
+    std::vector<std::string> env;          // "NAME=value", replacing the inherited ones
     Ms startLimit = 20s;
   };
   ProxyProcess() = default;

@@ -316,6 +316,29 @@ TEST_P(ResetPropagation, ClientResetStopsUpstreamStream) {
       << " after " << r.sent << " bytes; expected ECONNRESET/EPIPE once the client reset";
 }
 
+// The mirror: the upstream resets while the client is streaming to it; the client's sends
+// must fail soon.
+TEST_P(ResetPropagation, UpstreamResetStopsClientStream) {
+  REQUIRE_URING();
+  const uint64_t seed = testSeed();
+  SCOPED_TRACE("seed=" + hex64(seed));
+  Backend backend(handlers::resetter(1 * MiB));
+  ProxyConfig pc;
+  pc.workers = GetParam();
+  pc.endpoints = {backend.address()};
+  InProcessProxy proxy(pc);
+  Fd c = connectLoopback(proxy.port());
+  ASSERT_TRUE(c);
+  StreamChecker none("none", 0, 0);
+  PumpOptions o;
+  o.finAfterSend = false;
+  o.readToEof = false;
+  const PumpResult r = pump(c.get(), RandomStream(seed), 1ULL << 40, none, Deadline(20s), o);
+  EXPECT_TRUE(r.sendErr == ECONNRESET || r.sendErr == EPIPE)
+      << "client send ended with " << (r.sendErr ? std::strerror(r.sendErr) : "no error")
+      << " after " << r.sent << " bytes; expected ECONNRESET/EPIPE once the upstream reset";
+}
+
 INSTANTIATE_TEST_SUITE_P(Workers, ResetPropagation, ::testing::Values(1u, 2u),
                          [](const auto& i) { return std::to_string(i.param) + "Workers"; });
 

@@ -18,6 +18,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <sstream>
 #include <random>
 #include <stdexcept>
 #include <unordered_map>
@@ -983,6 +984,26 @@ std::string InProcessProxy::stats() const {
     s += "\n";
   }
   return s;
+}
+
+int acceptQueueLength(uint16_t port) {
+  std::ifstream f("/proc/net/tcp");
+  std::string line;
+  std::getline(f, line);  // header
+  int total = -1;
+  char want[16];
+  std::snprintf(want, sizeof want, "0100007F:%04X", port);
+  while (std::getline(f, line)) {
+    // "  sl  local_address rem_address   st tx_queue:rx_queue ..."
+    std::istringstream in(line);
+    std::string sl, local, remote, st, queues;
+    in >> sl >> local >> remote >> st >> queues;
+    if (local != want || st != "0A") continue;
+    const auto colon = queues.find(':');
+    if (colon == std::string::npos) continue;
+    total = std::max(total, 0) + static_cast<int>(std::stoul(queues.substr(colon + 1), nullptr, 16));
+  }
+  return total;
 }
 
 long rssKiB(pid_t pid) {

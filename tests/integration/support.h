@@ -357,6 +357,10 @@ class InProcessProxy {
   unsigned buffers_ = 0;
 };
 
+// Connections waiting in the accept queues of the listening sockets on 127.0.0.1:port
+// (rx_queue of LISTEN entries in /proc/net/tcp), or -1 if there is no such socket.
+int acceptQueueLength(uint16_t port);
+
 // "/proc/PID/status" VmRSS in KiB, or -1.
 long rssKiB(pid_t pid);
 
