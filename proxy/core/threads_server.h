@@ -5,9 +5,9 @@
 //
 //   - One accept thread per listener: it sleeps in poll() on the listening socket (and on a
 //     stop eventfd, so drain can wake it) and accepts.
-//   - One thread per proxied connection, not two: it connects to the upstream (poll() for
-//     connect_timeout), then sleeps in poll() on both sockets and relays with read()/send()
-//     through one buffer of io.buffer_size per direction. One thread per connection keeps
+//   - One thread per proxied connection, not two (core/threads_connection.h): it connects to
+//     the upstream (poll() for connect_timeout), then sleeps in poll() on both sockets and
+//     relays with read()/send() through one buffer of io.buffer_size per direction. One thread per connection keeps
 //     half-close, RST propagation and the idle timeout in one place (no thread has to tell
 //     another that its side ended) and halves the thread count against two per connection.
 //     The price, as with any thread per connection: a stack, a kernel task and a scheduler
@@ -34,6 +34,8 @@
 #include "net/listener_stats.h"
 
 namespace ringway::core {
+
+struct ThreadsShared;  // core/threads_connection.h
 
 class ThreadsServer {
  public:
@@ -68,8 +70,6 @@ class ThreadsServer {
   uint64_t activeConnections() const;
   const net::ListenerStats& stats(std::size_t listener) const;
 
-  struct Shared;  // what connection threads share with the server (outlives both)
-
  private:
   struct ListenerState;
   void acceptLoop(ListenerState& l);
@@ -77,7 +77,7 @@ class ThreadsServer {
   void watchDrain();
 
   std::shared_ptr<const config::Config> cfg_;
-  std::shared_ptr<Shared> shared_;
+  std::shared_ptr<ThreadsShared> shared_;
   std::vector<std::unique_ptr<ListenerState>> listeners_;
   std::vector<std::string> bound_;
   int acceptStopFd_ = -1;  // eventfd: written once to stop every accept thread
