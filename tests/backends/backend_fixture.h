@@ -46,22 +46,11 @@ class BackendTest : public ::testing::TestWithParam<std::string> {
 };
 
 // After a test's connections have all ended: SIGTERM must find nothing open, so the proxy
-// exits 0 at once rather than after drain_timeout. Known bug (epoll only, intermittent):
-// after a half-close in both directions one socket of the session is sometimes never closed
-// (it sits in TCP CLOSE with its fd open) and the drain waits; it skips instead of failing
-// unless RINGWAY_EPOLL_FIXED is set.
+// exits 0 at once rather than after drain_timeout.
 #define EXPECT_NOTHING_LEFT_OPEN(proxy)                                                      \
   do {                                                                                       \
     (proxy).signal(SIGTERM);                                                                 \
-    const std::optional<int> rc = (proxy).waitExit(3s);                                      \
-    if (rc != std::optional<int>(0) && backend() == "epoll" &&                               \
-        std::getenv("RINGWAY_EPOLL_FIXED") == nullptr) {                                     \
-      const int fds = (proxy).openFds();                                                     \
-      (proxy).signal(SIGKILL);                                                               \
-      (proxy).waitExit(5s);                                                                  \
-      GTEST_SKIP() << "known bug: the epoll backend left a socket open after both FINs ("    \
-                   << fds << " fds open); see tests/backends/backend_fixture.h";             \
-    }                                                                                        \
+    const std::optional<int> rc = (proxy).waitExit(5s);                                      \
     EXPECT_EQ(rc, std::optional<int>(0))                                                     \
         << "a connection was still open at SIGTERM (" << (proxy).openFds() << " fds):\n"     \
         << (proxy).logTail();                                                                \

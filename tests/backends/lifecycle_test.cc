@@ -152,6 +152,33 @@ TEST_P(Lifecycle, DrainTimeoutClosesWhatIsLeft) {
   EXPECT_GE(proxy.countLog("drain timeout"), 1) << proxy.logTail();
 }
 
+// Clients that leave in the middle of a response (closing with unread data: the kernel
+// sends RST) while the upstream keeps streaming: every session must end.
+TEST_P(Lifecycle, ClientsLeavingMidResponseEndTheirSessions) {
+  SKIP_IF_UNAVAILABLE();
+  Backend be(handlers::source(11, 64 * MiB));
+  ProxyConfig pc;
+  pc.endpoints = {be.address()};
+  ProxyProcess proxy;
+  ASSERT_EQ(start(proxy, pc), "");
+  constexpr int N = 16;
+  std::vector<Fd> conns;
+  for (int i = 0; i < N; ++i) {
+    conns.push_back(connectLoopback(proxy.port()));
+    ASSERT_TRUE(conns.back());
+  }
+  std::vector<uint8_t> buf(64 * KiB);
+  for (auto& c : conns) {
+    std::size_t got = 0;
+    readExact(c.get(), buf.data(), buf.size(), Deadline(10s), &got);
+    ASSERT_EQ(got, buf.size());
+  }
+  conns.clear();
+  ASSERT_TRUE(waitFor([&] { return be.finished() == N; }, 15s))
+      << "upstream connections still open: " << N - be.finished();
+  EXPECT_NOTHING_LEFT_OPEN(proxy);
+}
+
 INSTANTIATE_FOR_BACKENDS(Lifecycle);
 
 }  // namespace

@@ -16,10 +16,10 @@ using Streams = BackendTest;
 // Known bug (epoll only): EpollStream::close() calls onClosed() before it returns, so when
 // TcpSession::onReadEnd/onWriteError close the broken side first, the session's onClosed
 // closes the other side gracefully (FIN) before its close(Reset) runs, and the RST is lost.
-// io_uring reports onClosed later, after its cancels. RINGWAY_EPOLL_RST_FIXED=1 runs them.
+// io_uring reports onClosed later, after its cancels. RINGWAY_EPOLL_FIXED=1 runs them.
 #define SKIP_EPOLL_RST()                                                                    \
   do {                                                                                      \
-    if (backend() == "epoll" && std::getenv("RINGWAY_EPOLL_RST_FIXED") == nullptr)          \
+    if (backend() == "epoll" && std::getenv("RINGWAY_EPOLL_FIXED") == nullptr)          \
       GTEST_SKIP() << "known bug: the epoll backend passes an RST on as a FIN (onClosed "   \
                       "runs inside close(); see tests/backends/streams_test.cc)";           \
   } while (0)
