@@ -295,6 +295,8 @@ def markdown(results, charts_made):
              f"± half the min-max spread; ⚠ marks a spread over {SPREAD_FLAG_PCT:.0f}% "
              "(noisy: re-run before trusting it). ↑ higher is better, ↓ lower is better. Ratios "
              "are medians over epoll's median (for SEND_ZC: on over off).")
+    for note in meta.get("notes", []):
+        L += ["", f"**Note.** {note}"]
     L.append("")
     L.append("## What this run found")
     L.append("")
@@ -383,10 +385,10 @@ of RSS (touched stack, thread bookkeeping) plus a 16 KiB kernel stack that RSS d
 The loop backends keep about a quarter KiB per idle connection and no buffer at all.
 
 **Connection teardown.** When 9,900 clients leave at once, io_uring took several seconds to
-close them: each close cancels the connection's armed operations by descriptor
-(`IORING_ASYNC_CANCEL_FD | ALL`), and a cancel by descriptor has to search all of the ring's
-armed requests, so closing n connections costs about n² work (a cancel by user_data, which the
-kernel finds by hash, would avoid it). epoll closed them quickly but left some sessions open
+close them. Most likely cause: each close cancels the connection's armed operations by
+descriptor (`IORING_ASYNC_CANCEL_FD | ALL`), and the kernel finds requests by descriptor by
+scanning all of the ring's armed requests (by user_data it uses a hash), so closing n
+connections costs about n² work; cancelling by user_data would avoid it. epoll closed them quickly but left some sessions open
 for good (a bug; see `fds never closed`); threads closed them fastest, each thread on its own.
 
 **SEND_ZC over loopback cannot win, and at 64 KiB and up it collapses.** Zero-copy send pins
