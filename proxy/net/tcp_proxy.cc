@@ -150,8 +150,10 @@ void TcpSession::onReadEnd(io::Stream& s, int err) {
   if (err == -ECONNRESET) {
     bump(listener_.stats_.resets);
     // Propagate the RST: the other end learns the connection broke, not that it ended.
-    s.close(io::CloseMode::Now);
+    // The other side first: a backend may finish s's close (and our onClosed, which closes
+    // the other gracefully) before close() returns.
     other(s).close(io::CloseMode::Reset);
+    s.close(io::CloseMode::Now);
     return;
   }
   LOG_DEBUG("listener=%s: %s read error: %s", listener_.cfg_.name.c_str(),
@@ -161,9 +163,10 @@ void TcpSession::onReadEnd(io::Stream& s, int err) {
 
 void TcpSession::onWriteError(io::Stream& s, int err) {
   if (err == -ECONNRESET || err == -EPIPE) bump(listener_.stats_.resets);
-  // What we queued for s can't be delivered: its sender must not think it was.
-  s.close(io::CloseMode::Now);
+  // What we queued for s can't be delivered: its sender must not think it was. Reset the
+  // other side first, as in onReadEnd.
   other(s).close(io::CloseMode::Reset);
+  s.close(io::CloseMode::Now);
 }
 
 void TcpSession::closeNow() { closeBoth(io::CloseMode::Now); }

@@ -13,16 +13,6 @@ namespace {
 
 using Streams = BackendTest;
 
-// Known bug (epoll only): EpollStream::close() calls onClosed() before it returns, so when
-// TcpSession::onReadEnd/onWriteError close the broken side first, the session's onClosed
-// closes the other side gracefully (FIN) before its close(Reset) runs, and the RST is lost.
-// io_uring reports onClosed later, after its cancels. RINGWAY_EPOLL_FIXED=1 runs them.
-#define SKIP_EPOLL_RST()                                                                    \
-  do {                                                                                      \
-    if (backend() == "epoll" && std::getenv("RINGWAY_EPOLL_FIXED") == nullptr)          \
-      GTEST_SKIP() << "known bug: the epoll backend passes an RST on as a FIN (onClosed "   \
-                      "runs inside close(); see tests/backends/streams_test.cc)";           \
-  } while (0)
 
 TEST_P(Streams, RandomStreamsBothWaysArriveIntact) {
   SKIP_IF_UNAVAILABLE();
@@ -151,7 +141,6 @@ TEST_P(Streams, UpstreamFinReachesClientWhichStillSends) {
 
 TEST_P(Streams, UpstreamResetReachesClient) {
   SKIP_IF_UNAVAILABLE();
-  SKIP_EPOLL_RST();
   Backend be(handlers::resetter(5));
   ProxyConfig pc;
   pc.endpoints = {be.address()};
@@ -169,7 +158,6 @@ TEST_P(Streams, UpstreamResetReachesClient) {
 
 TEST_P(Streams, ClientResetReachesUpstream) {
   SKIP_IF_UNAVAILABLE();
-  SKIP_EPOLL_RST();
   std::mutex mu;
   std::vector<ReadEnd> seen;
   std::atomic<int> greeted{0};
