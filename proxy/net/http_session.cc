@@ -22,6 +22,8 @@ constexpr std::size_t NoForward = SIZE_MAX;
 // Client buffers held unparsed (a pipelined request behind the current one) before reading
 // pauses: bounded memory per connection however fast a client pipelines.
 constexpr unsigned MaxHeldBuffers = 2;
+// How long a graceful close waits for the client to take some of the last bytes.
+constexpr uint64_t CloseGraceMs = 2000;
 }  // namespace
 
 HttpSession::HttpSession(HttpListener& l, std::unique_ptr<io::Stream> client)
@@ -777,7 +779,10 @@ void HttpSession::tunnelData(io::Stream& from, io::BufferRef data) {
 // Timers and closing
 
 void HttpSession::onIdleTimeout() {
-  if (has(Closing)) return;
+  if (has(Closing)) {
+    if (!has(ClientClosed)) client_->close(io::CloseMode::Now);
+    return;
+  }
   if (has(Proxying) && !has(RespStarted) && reqPhase_ != ReqPhase::Head) {
     clear(KeepAlive);
     upstreamFailed(504, "idle_timeout");
@@ -789,7 +794,19 @@ void HttpSession::onIdleTimeout() {
 void HttpSession::onTimer() {
   const TimerKind k = timer_;
   timer_ = TimerKind::None;
-  if (has(Closing)) return;
+  if (has(Closing)) {
+    if (k != TimerKind::Linger || has(ClientClosed)) return;
+    // A slow client still taking the last bytes gets more time; one that takes nothing, or a
+    // close that has nothing left to send and still has not finished, ends now.
+    const std::size_t queued = client_->queuedBytes();
+    if (queued > 0 && queued < closeQueued_) {
+      closeQueued_ = static_cast<uint32_t>(queued);
+      setTimer(TimerKind::Linger, l_.loop().nowMs() + CloseGraceMs);
+      return;
+    }
+    client_->close(io::CloseMode::Now);
+    return;
+  }
   switch (k) {
     case TimerKind::Header:
       if (has(HeadBytes)) {
@@ -827,6 +844,13 @@ void HttpSession::closeClient(io::CloseMode mode) {
   clearTimer();
   releaseUpstream(false);
   client_->close(mode);  // onClosed() may run inside this call
+  // A graceful close waits for the queued bytes; if the client stopped reading, or the last
+  // send fails (UringStream then never finishes the close: /tmp/ringway-requests.txt), don't
+  // wait for ever.
+  if (mode == io::CloseMode::Graceful && !has(ClientClosed)) {
+    closeQueued_ = static_cast<uint32_t>(std::min<std::size_t>(client_->queuedBytes(), UINT32_MAX));
+    setTimer(TimerKind::Linger, l_.loop().nowMs() + CloseGraceMs);
+  }
 }
 
 void HttpSession::setTimer(TimerKind k, uint64_t at) {

@@ -177,6 +177,7 @@ class HttpSession final : public io::StreamHandler,
   http::Version version_ = http::Version::Http11;
   uint8_t peer_[16];              // client address, read once for X-Forwarded-For
   uint8_t peerFamily_ = 0;        // 0: not read yet
+  uint32_t closeQueued_ = 0;      // bytes still queued at a graceful close's last check
 };
 
 }  // namespace ringway::net
