@@ -218,3 +218,31 @@ TEST_P(Errors, DrainClosesIdleConnectionsAndFinishesExchanges) {
 
 }  // namespace
 }  // namespace ringway::httptest
+
+namespace ringway::httptest {
+namespace {
+
+TEST_P(Errors, ClientsResettingDuringAGracefulCloseDoNotLeakSessions) {
+  // HTTP/1.0: the response ends the connection; the client reads nothing and resets, maybe
+  // while the proxy still has bytes queued for it in a graceful close (whether that window is
+  // hit depends on the kernel's socket buffers). Every session must end.
+  for (int i = 0; i < 8; ++i) {
+    Client c(port());
+    ASSERT_TRUE(c.send("GET /bytes?n=" + std::to_string(100000 + i * 50000) + " HTTP/1.0\r\n\r\n"));
+    std::this_thread::sleep_for(50ms);
+    linger l{1, 0};
+    ::setsockopt(c.fd(), SOL_SOCKET, SO_LINGER, &l, sizeof l);
+    c.close();
+  }
+  const auto end = std::chrono::steady_clock::now() + 8s;
+  uint64_t active = 1;
+  while (std::chrono::steady_clock::now() < end) {
+    active = proxy_->server().workers()[0]->activeSessions();  // refreshed every 100 ms
+    if (active == 0) break;
+    std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_EQ(active, 0u) << "sessions left after their clients reset";
+}
+
+}  // namespace
+}  // namespace ringway::httptest
