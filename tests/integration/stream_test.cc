@@ -67,6 +67,10 @@ TEST_P(Bidirectional, RandomStreamsBothWaysArriveIntact) {
     const std::string problems = clients[static_cast<std::size_t>(i)].get();
     EXPECT_EQ(problems, "") << "connection " << i << " (stream seed " << hex64(seeds[i]) << ")";
   }
+  if (std::strcmp(GetParam().zerocopy, "off") != 0) {
+    EXPECT_GT(proxy.zeroCopySends(), 0u) << "zerocopy_threshold is set, yet no SEND_ZC was issued\n"
+                                         << proxy.stats();
+  }
   ASSERT_TRUE(waitFor([&] { return backend.finished() == Conns; }, 10s))
       << "backend handlers finished: " << backend.finished() << " of " << Conns;
   std::lock_guard<std::mutex> g(*mu);

@@ -958,6 +958,13 @@ std::string InProcessProxy::waitPoolsFree(Ms limit) const {
          " per worker):\n" + stats();
 }
 
+uint64_t InProcessProxy::zeroCopySends() const {
+  uint64_t n = 0;
+  for (const auto& w : server_->workers())
+    if (io::Loop* l = w->loop()) n += l->stats().sendZc.load(std::memory_order_relaxed);
+  return n;
+}
+
 std::string InProcessProxy::stats() const {
   std::string s;
   for (const auto& w : server_->workers()) {

@@ -348,6 +348,8 @@ class InProcessProxy {
   // Waits until every worker's pool is entirely free again (all connections are gone);
   // returns "" or the pools' state.
   std::string waitPoolsFree(Ms limit) const;
+  // Zero-copy sends issued, summed over the workers.
+  uint64_t zeroCopySends() const;
   // Per worker: loop and ring counters, for failure messages.
   std::string stats() const;
 
