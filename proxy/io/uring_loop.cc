@@ -259,6 +259,11 @@ class UringStream final : public Stream, private Completion {
     --inflight_;
     if (res < 0) {
       st.clear();
+      if (has(CloseAfterFlush)) {  // a graceful close waited for this send: nothing left to wait
+        clear(CloseAfterFlush);
+        close(CloseMode::Now);
+        return;
+      }
       if (has(Closing)) return;
       set(WriteFailed);
       handler_->onWriteError(*this, res);
