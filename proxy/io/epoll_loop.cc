@@ -15,6 +15,7 @@
 
 #include "io/assert.h"
 #include "io/log.h"
+#include "io/loop_common.h"
 #include "io/send_queue.h"
 
 namespace ringway::io {
@@ -394,7 +395,6 @@ Result<EpollLoop*> EpollLoop::create(const EpollOptions& opt) {
 EpollLoop::~EpollLoop() {
   if (wakeFd_ >= 0) ::close(wakeFd_);
   if (epfd_ >= 0) ::close(epfd_);
-  for (SendQueue* q : freeSendQueues_) delete q;
 }
 
 Result<int> EpollLoop::socket(int family) {
@@ -450,22 +450,9 @@ void EpollLoop::onEvents(uint32_t) {
   if (wake_ != nullptr) wake_->onWake();
 }
 
-void EpollLoop::defer(Deferred& d) {
-  d.nextDeferred_ = deferred_;
-  deferred_ = &d;
-}
+void EpollLoop::defer(Deferred& d) { deferred_.push(d); }
 
-void EpollLoop::runDeferred() {
-  while (deferred_ != nullptr) {
-    Deferred* d = std::exchange(deferred_, nullptr);
-    while (d != nullptr) {
-      Deferred* next = d->nextDeferred_;
-      d->nextDeferred_ = nullptr;
-      d->runDeferred();
-      d = next;
-    }
-  }
-}
+void EpollLoop::runDeferred() { deferred_.run(); }
 
 void EpollLoop::markPending(EpollStream* s) { pending_.push_back(s); }
 
@@ -518,26 +505,11 @@ void EpollLoop::checkConnectDeadlines() {
   }
 }
 
-SendQueue* EpollLoop::takeSendQueue() {
-  if (freeSendQueues_.empty()) return new SendQueue();
-  SendQueue* q = freeSendQueues_.back();
-  freeSendQueues_.pop_back();
-  return q;
-}
+SendQueue* EpollLoop::takeSendQueue() { return sendQueues_.take(); }
 
-void EpollLoop::giveSendQueue(SendQueue* q) {
-  q->clear();
-  if (freeSendQueues_.size() < 1024)
-    freeSendQueues_.push_back(q);
-  else
-    delete q;
-}
+void EpollLoop::giveSendQueue(SendQueue* q) { sendQueues_.give(q); }
 
-void EpollLoop::updateNow() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-  now_ = static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
-}
+void EpollLoop::updateNow() { now_ = monotonicMs(); }
 
 void EpollLoop::run() {
   stopping_ = false;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "io/loop.h"
+#include "io/loop_common.h"
 
 namespace ringway::io {
 
@@ -84,11 +85,11 @@ class EpollLoop final : public Loop, private EpollHandler {
   uint64_t tickMs_ = 100;
   uint64_t nextTick_ = 0;
   WakeHandler* wake_ = nullptr;
-  Deferred* deferred_ = nullptr;
+  DeferredList deferred_;
   std::vector<EpollStream*> pending_;
   std::vector<EpollStream*> starved_;
   std::vector<EpollStream*> connecting_;
-  std::vector<SendQueue*> freeSendQueues_;
+  SendQueuePool sendQueues_;
 };
 
 }  // namespace ringway::io

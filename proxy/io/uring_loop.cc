@@ -12,6 +12,7 @@
 
 #include "io/assert.h"
 #include "io/log.h"
+#include "io/loop_common.h"
 #include "io/send_queue.h"
 
 // liburing 2.3 predates these (kernel 6.2 uapi).
@@ -448,7 +449,6 @@ UringLoop::~UringLoop() {
   buffers_.reset();  // unregister before the ring goes
   ring_.reset();
   if (wakeFd_ >= 0) ::close(wakeFd_);
-  for (SendQueue* s : freeSendQueues_) delete s;
 }
 
 Result<int> UringLoop::socket(int family) {
@@ -505,22 +505,9 @@ void UringLoop::onComplete(int res, uint32_t, unsigned tag) {
   }
 }
 
-void UringLoop::defer(Deferred& d) {
-  d.nextDeferred_ = deferred_;
-  deferred_ = &d;
-}
+void UringLoop::defer(Deferred& d) { deferred_.push(d); }
 
-void UringLoop::runDeferred() {
-  while (deferred_ != nullptr) {
-    Deferred* d = std::exchange(deferred_, nullptr);
-    while (d != nullptr) {
-      Deferred* next = d->nextDeferred_;
-      d->nextDeferred_ = nullptr;
-      d->runDeferred();
-      d = next;
-    }
-  }
-}
+void UringLoop::runDeferred() { deferred_.run(); }
 
 void UringLoop::addStarved(UringStream* s) { starved_.push_back(s); }
 
@@ -544,27 +531,11 @@ void UringLoop::rearmStarved(bool force) {
   for (UringStream* s : ready) s->rearmAfterStarve();
 }
 
-SendQueue* UringLoop::takeSendQueue() {
-  if (freeSendQueues_.empty()) return new SendQueue();
-  SendQueue* s = freeSendQueues_.back();
-  freeSendQueues_.pop_back();
-  return s;
-}
+SendQueue* UringLoop::takeSendQueue() { return sendQueues_.take(); }
 
-void UringLoop::giveSendQueue(SendQueue* s) {
-  s->clear();
-  if (freeSendQueues_.size() < 1024) {
-    freeSendQueues_.push_back(s);
-  } else {
-    delete s;
-  }
-}
+void UringLoop::giveSendQueue(SendQueue* q) { sendQueues_.give(q); }
 
-void UringLoop::updateNow() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);  // vDSO: no syscall
-  now_ = static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
-}
+void UringLoop::updateNow() { now_ = monotonicMs(); }
 
 void UringLoop::run() {
   stopping_ = false;

@@ -7,6 +7,7 @@
 
 #include "io/buffer_ring.h"
 #include "io/loop.h"
+#include "io/loop_common.h"
 #include "io/ring.h"
 
 namespace ringway::io {
@@ -76,9 +77,9 @@ class UringLoop final : public Loop, private Completion {
   WakeHandler* wake_ = nullptr;
   int wakeFd_ = -1;
   uint64_t wakeBuf_ = 0;
-  Deferred* deferred_ = nullptr;
+  DeferredList deferred_;
   std::vector<UringStream*> starved_;
-  std::vector<SendQueue*> freeSendQueues_;
+  SendQueuePool sendQueues_;
 };
 
 }  // namespace ringway::io
