@@ -17,7 +17,8 @@ namespace ringway::itest {
 namespace {
 
 std::string describe(const ReadEnd& r) {
-  return std::string(toString(r.end)) + (r.err ? std::string(" (") + std::strerror(r.err) + ")" : "");
+  return std::string(toString(r.end)) +
+         (r.err ? std::string(" (") + std::strerror(r.err) + ")" : "");
 }
 
 // 'T' once SIGSTOP has taken effect.
@@ -49,8 +50,9 @@ TEST_P(AcceptBurst, HundredsOfConnectionsAcceptedAtOnceAreAllServed) {
   proxy.signal(SIGSTOP);
   ASSERT_TRUE(waitFor([&] { return stopped(proxy.pid()); }, 5s));
   const std::size_t n = 700;
-  const ManyResult r = exchangeMany(proxy.port(), n, seed, 4096, 30s, [&] { proxy.signal(SIGCONT); });
-  proxy.signal(SIGCONT);  // in case the connects never completed
+  const ManyResult r =
+      exchangeMany(proxy.port(), n, seed, 4096, 30s, [&] { proxy.signal(SIGCONT); });
+  proxy.signal(SIGCONT); // in case the connects never completed
   EXPECT_EQ(r.failures, "") << "connected " << r.connected << ", done " << r.done
                             << ", echo accepted " << echo.accepted() << "\nlog:\n"
                             << proxy.logTail();
@@ -85,8 +87,10 @@ TEST_P(AcceptBurst, HundredsOfConnectsToADeadEndpointAllTimeOut) {
   std::string first;
   for (std::size_t i = 0; i < N; ++i) {
     const ReadEnd r = readToEnd(clients[i].get(), d);
-    if (r.end == End::Eof) continue;
-    if (++open == 1) first = "client " + std::to_string(i) + ": " + describe(r);
+    if (r.end == End::Eof)
+      continue;
+    if (++open == 1)
+      first = "client " + std::to_string(i) + ": " + describe(r);
   }
   EXPECT_EQ(open, 0u) << "clients not closed within 20 s of a 300 ms connect timeout; first: "
                       << first;
@@ -109,7 +113,8 @@ TEST_P(Emfile, ExistingConnectionsKeepWorkingAndAcceptsResume) {
   // IsAccessibleMemoryRange); with no descriptor left that fails, and the first virtual call
   // of a kind made during EMFILE aborts with "invalid vptr" (not suppressible: the dynamic
   // type is unknown then). The plain build runs this test.
-  if (sanitized()) GTEST_SKIP() << "UBSan's vptr check needs free descriptors";
+  if (sanitized())
+    GTEST_SKIP() << "UBSan's vptr check needs free descriptors";
   const uint64_t seed = testSeed();
   SCOPED_TRACE("seed=" + hex64(seed) + " RLIMIT_NOFILE=" + std::to_string(GetParam()));
   EchoServer echo;
@@ -130,7 +135,8 @@ TEST_P(Emfile, ExistingConnectionsKeepWorkingAndAcceptsResume) {
     existing.push_back(connectLoopback(proxy.port()));
     ASSERT_TRUE(existing.back());
     ASSERT_EQ(echoRoundTrip(existing.back().get(), s, 0, 1000, Deadline(10s)), "")
-        << "existing " << i << "\n" << proxy.logTail();
+        << "existing " << i << "\n"
+        << proxy.logTail();
   }
   // The burst: more clients than descriptors. The kernel completes their handshakes; the
   // proxy can serve only some.
@@ -147,7 +153,8 @@ TEST_P(Emfile, ExistingConnectionsKeepWorkingAndAcceptsResume) {
   EXPECT_EQ(proxy.countLog("pausing accepts"), 1) << proxy.logTail();
   for (std::size_t i = 0; i < existing.size(); ++i)
     EXPECT_EQ(echoRoundTrip(existing[i].get(), s, 1000, 5000, Deadline(10s)), "")
-        << "existing " << i << " during the burst\n" << proxy.logTail();
+        << "existing " << i << " during the burst\n"
+        << proxy.logTail();
   EXPECT_TRUE(proxy.running()) << proxy.logTail();
 
   // The burst ends: its clients go away. Those still queued are accepted (and found closed)
@@ -157,21 +164,23 @@ TEST_P(Emfile, ExistingConnectionsKeepWorkingAndAcceptsResume) {
   EXPECT_TRUE(waitFor(
       [&] { return acceptQueueLength(proxy.port()) == 0 && proxy.openFds() <= settled; }, 10s))
       << "after the burst's clients closed: " << acceptQueueLength(proxy.port())
-      << " still queued, " << proxy.openFds() << " descriptors in use (expected at most "
-      << settled << ")\n"
+      << " still queued, " << proxy.openFds() << " descriptors in use (expected at most " << settled
+      << ")\n"
       << proxy.logTail();
   for (int i = 0; i < 8; ++i) {
     Fd c = connectLoopback(proxy.port());
     ASSERT_TRUE(c);
     EXPECT_EQ(echoRoundTrip(c.get(), s, 0, 1000, Deadline(15s)), "")
-        << "new client " << i << " after the burst\n" << proxy.logTail();
+        << "new client " << i << " after the burst\n"
+        << proxy.logTail();
   }
   EXPECT_GE(proxy.countLog("accepting again"), 1) << proxy.logTail();
   for (std::size_t i = 0; i < existing.size(); ++i)
     EXPECT_EQ(echoRoundTrip(existing[i].get(), s, 6000, 1000, Deadline(10s)), "")
         << "existing " << i << " after the burst";
   // A second burst is a new burst: one more line.
-  for (int i = 0; i < 60; ++i) burst.push_back(connectLoopback(proxy.port()));
+  for (int i = 0; i < 60; ++i)
+    burst.push_back(connectLoopback(proxy.port()));
   EXPECT_TRUE(proxy.waitLog("pausing accepts", 10s, 2)) << proxy.logTail();
   burst.clear();
   existing.clear();
@@ -181,5 +190,5 @@ TEST_P(Emfile, ExistingConnectionsKeepWorkingAndAcceptsResume) {
 INSTANTIATE_TEST_SUITE_P(Limits, Emfile, ::testing::Values(rlim_t{64}, rlim_t{65}),
                          [](const auto& i) { return "Nofile" + std::to_string(i.param); });
 
-}  // namespace
-}  // namespace ringway::itest
+} // namespace
+} // namespace ringway::itest

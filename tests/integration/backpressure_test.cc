@@ -26,7 +26,7 @@ constexpr uint64_t KiB = 1024, MiB = 1024 * 1024;
 
 struct StallParam {
   unsigned workers;
-  unsigned stalled;  // connections whose upstream stops reading
+  unsigned stalled; // connections whose upstream stops reading
 };
 
 class StalledUpstream : public ::testing::TestWithParam<StallParam> {};
@@ -39,9 +39,9 @@ TEST_P(StalledUpstream, HoldsABoundedShareOfThePoolAndOthersAreServed) {
   const uint64_t seed = testSeed();
   SCOPED_TRACE("seed=" + hex64(seed) + " (rerun with RINGWAY_IT_SEED=" + hex64(seed) + ")");
   const unsigned stalled = GetParam().stalled;
-  constexpr unsigned Pool = 128;               // 16 KiB buffers per worker: 2 MiB
-  constexpr uint64_t MaxInflight = 256 * KiB;  // = 16 full buffers
-  const uint64_t cap = 64 * MiB;  // far more than the kernel buffers on the way hold
+  constexpr unsigned Pool = 128;              // 16 KiB buffers per worker: 2 MiB
+  constexpr uint64_t MaxInflight = 256 * KiB; // = 16 full buffers
+  const uint64_t cap = 64 * MiB;              // far more than the kernel buffers on the way hold
   auto streamSeed = [seed](uint64_t i) { return mix(seed + i); };
   std::atomic<bool> gate{false};
   struct SlowResult {
@@ -104,16 +104,21 @@ TEST_P(StalledUpstream, HoldsABoundedShareOfThePoolAndOthersAreServed) {
   auto fillUntilStalled = [&]() -> std::string {
     for (;;) {
       std::vector<pollfd> p;
-      for (auto& f : slow) p.push_back({f.get(), POLLOUT, 0});
-      if (::poll(p.data(), p.size(), 500) == 0) return "";  // all stalled
+      for (auto& f : slow)
+        p.push_back({f.get(), POLLOUT, 0});
+      if (::poll(p.data(), p.size(), 500) == 0)
+        return ""; // all stalled
       for (std::size_t i = 0; i < stalled; ++i) {
-        if (!(p[i].revents & POLLOUT)) continue;
+        if (!(p[i].revents & POLLOUT))
+          continue;
         const std::size_t n =
             static_cast<std::size_t>(std::min<uint64_t>(chunk.size(), cap - sent[i]));
         RandomStream(streamSeed(i)).fill(sent[i], chunk.data(), n);
         const ssize_t w = ::send(slow[i].get(), chunk.data(), n, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (w < 0 && errno != EAGAIN) return std::string("send: ") + std::strerror(errno);
-        if (w > 0) sent[i] += static_cast<uint64_t>(w);
+        if (w < 0 && errno != EAGAIN)
+          return std::string("send: ") + std::strerror(errno);
+        if (w > 0)
+          sent[i] += static_cast<uint64_t>(w);
         if (sent[i] == cap)
           return "the kernel absorbed " + std::to_string(cap) +
                  " bytes without the upstream reading: cannot test backpressure";
@@ -121,9 +126,10 @@ TEST_P(StalledUpstream, HoldsABoundedShareOfThePoolAndOthersAreServed) {
     }
   };
   ASSERT_EQ(fillUntilStalled(), "");
-  std::this_thread::sleep_for(300ms);  // the loops publish buffersFree on their 100 ms tick
+  std::this_thread::sleep_for(300ms); // the loops publish buffersFree on their 100 ms tick
   uint64_t held = 0;
-  for (uint64_t f : proxy.buffersFree()) held += Pool - f;
+  for (uint64_t f : proxy.buffersFree())
+    held += Pool - f;
   std::printf("%u stalled connection(s) hold %llu buffers (%u per worker)\n", stalled,
               static_cast<unsigned long long>(held), Pool);
   if (stalled == 1) {
@@ -148,7 +154,8 @@ TEST_P(StalledUpstream, HoldsABoundedShareOfThePoolAndOthersAreServed) {
 
   // The clients end their streams where they stalled and the upstreams read again: every
   // byte accepted arrives, in order.
-  for (auto& f : slow) ::shutdown(f.get(), SHUT_WR);
+  for (auto& f : slow)
+    ::shutdown(f.get(), SHUT_WR);
   gate = true;
   ASSERT_TRUE(waitFor([&] { return backend.finished() == static_cast<int>(stalled) + 1; }, 60s))
       << "upstreams never finished";
@@ -160,7 +167,8 @@ TEST_P(StalledUpstream, HoldsABoundedShareOfThePoolAndOthersAreServed) {
       EXPECT_EQ(r.received, sent[r.index]) << r.report;
     }
   }
-  for (auto& f : slow) EXPECT_EQ(readToEnd(f.get(), Deadline(10s)).end, End::Eof);
+  for (auto& f : slow)
+    EXPECT_EQ(readToEnd(f.get(), Deadline(10s)).end, End::Eof);
   slow.clear();
   EXPECT_EQ(proxy.waitPoolsFree(5s), "");
 }
@@ -203,7 +211,8 @@ TEST_P(SlowUpstream, PoolUseStaysNearTheLimitThroughResumeCycles) {
   uint64_t peak = 0;
   std::thread sampler([&] {
     while (!done.load()) {
-      for (uint64_t f : proxy.buffersFree()) peak = std::max<uint64_t>(peak, Pool - f);
+      for (uint64_t f : proxy.buffersFree())
+        peak = std::max<uint64_t>(peak, Pool - f);
       std::this_thread::sleep_for(std::chrono::microseconds(500));
     }
   });
@@ -214,15 +223,15 @@ TEST_P(SlowUpstream, PoolUseStaysNearTheLimitThroughResumeCycles) {
   ASSERT_TRUE(waitFor([&] { return backend.finished() == 1; }, 10s));
   {
     std::lock_guard<std::mutex> g(*mu);
-    for (const auto& r : *records) EXPECT_TRUE(r.intact) << r.report;
+    for (const auto& r : *records)
+      EXPECT_TRUE(r.intact) << r.report;
   }
-  std::printf("slow upstream: peak %llu of %u buffers held\n", static_cast<unsigned long long>(peak),
-              Pool);
+  std::printf("slow upstream: peak %llu of %u buffers held\n",
+              static_cast<unsigned long long>(peak), Pool);
   // 256 KiB is 16 full buffers; allow as much again in flight, and a little.
-  EXPECT_LE(peak, 2u * 16u + 8u)
-      << "one connection with max_inflight_per_connection 256 KiB held " << peak << " of " << Pool
-      << " buffers of 16 KiB at some point\n"
-      << proxy.stats();
+  EXPECT_LE(peak, 2u * 16u + 8u) << "one connection with max_inflight_per_connection 256 KiB held "
+                                 << peak << " of " << Pool << " buffers of 16 KiB at some point\n"
+                                 << proxy.stats();
   EXPECT_EQ(proxy.waitPoolsFree(5s), "");
 }
 
@@ -264,19 +273,22 @@ TEST_P(SlowReaderRss, MemoryStaysBoundedAndDataArrivesIntact) {
   std::thread sampler([&] {
     while (!done.load()) {
       const long r = proxy.rss();
-      if (r > peak.load()) peak = r;
+      if (r > peak.load())
+        peak = r;
       std::this_thread::sleep_for(10ms);
     }
   });
-  const std::string problems = runDuplexClient(proxy.port(), seed, upload ? volume : 0,
-                                               upload ? 0 : volume, 120s, upload ? PumpOptions{} : slow);
+  const std::string problems =
+      runDuplexClient(proxy.port(), seed, upload ? volume : 0, upload ? 0 : volume, 120s,
+                      upload ? PumpOptions{} : slow);
   done = true;
   sampler.join();
   EXPECT_EQ(problems, "");
   ASSERT_TRUE(waitFor([&] { return backend.finished() == 2; }, 10s));
   {
     std::lock_guard<std::mutex> g(*mu);
-    for (const auto& r : *records) EXPECT_TRUE(r.intact) << r.report;
+    for (const auto& r : *records)
+      EXPECT_TRUE(r.intact) << r.report;
   }
   std::printf("RSS %ld KiB at start, peak %ld KiB (+%ld KiB) for %llu bytes\n", base, peak.load(),
               peak.load() - base, static_cast<unsigned long long>(volume));
@@ -295,5 +307,5 @@ INSTANTIATE_TEST_SUITE_P(Directions, SlowReaderRss,
                            return i.param == Direction::Upload ? "Upload" : "Download";
                          });
 
-}  // namespace
-}  // namespace ringway::itest
+} // namespace
+} // namespace ringway::itest

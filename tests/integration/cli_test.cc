@@ -19,7 +19,8 @@ std::vector<std::string> lines(const std::string& s) {
   std::vector<std::string> v;
   std::istringstream in(s);
   for (std::string l; std::getline(in, l);)
-    if (!l.empty()) v.push_back(l);
+    if (!l.empty())
+      v.push_back(l);
   return v;
 }
 
@@ -38,32 +39,32 @@ TEST(Cli, CheckAcceptsAValidConfig) {
 TEST(Cli, CheckReportsEveryProblemWithPositionAndPath) {
   TempDir dir;
   // Line 3: a bad duration; line 7: an unknown cluster; line 10: an unknown key.
-  const std::string yaml =
-      "workers: 1\n"
-      "admin: off\n"
-      "defaults: { connect_timeout: 5 parsecs }\n"
-      "listeners:\n"
-      "  - name: raw\n"
-      "    address: \"127.0.0.1:0\"\n"
-      "    routes: [ { cluster: nope } ]\n"
-      "clusters:\n"
-      "  - name: be\n"
-      "    endpoinz: [ { address: \"127.0.0.1:9\" } ]\n";
+  const std::string yaml = "workers: 1\n"
+                           "admin: off\n"
+                           "defaults: { connect_timeout: 5 parsecs }\n"
+                           "listeners:\n"
+                           "  - name: raw\n"
+                           "    address: \"127.0.0.1:0\"\n"
+                           "    routes: [ { cluster: nope } ]\n"
+                           "clusters:\n"
+                           "  - name: be\n"
+                           "    endpoinz: [ { address: \"127.0.0.1:9\" } ]\n";
   const std::string path = dir.write("bad.yaml", yaml);
   const RunResult r = runBinary({"--check", "-c", path});
   EXPECT_EQ(r.exitCode, 1) << "stdout:\n" << r.out << "stderr:\n" << r.err;
   const auto ls = lines(r.err);
   ASSERT_GE(ls.size(), 4u) << "expected at least three problems and a summary:\n" << r.err;
   // FILE:LINE:COL: message (at path)
-  const std::regex problem("^" + std::regex_replace(path, std::regex(R"([.^$|()\[\]{}*+?\\])"),
-                                                    R"(\$&)") +
-                           R"(:([0-9]+):([0-9]+): .+ \(at [A-Za-z_.\[\]0-9]+\)$)");
+  const std::regex problem(
+      "^" + std::regex_replace(path, std::regex(R"([.^$|()\[\]{}*+?\\])"), R"(\$&)") +
+      R"(:([0-9]+):([0-9]+): .+ \(at [A-Za-z_.\[\]0-9]+\)$)");
   std::vector<int> lineNumbers;
   for (std::size_t i = 0; i + 1 < ls.size(); ++i) {
     std::smatch m;
-    EXPECT_TRUE(std::regex_match(ls[i], m, problem)) << "not FILE:LINE:COL: message (at path): "
-                                                     << ls[i];
-    if (!m.empty()) lineNumbers.push_back(std::stoi(m[1]));
+    EXPECT_TRUE(std::regex_match(ls[i], m, problem))
+        << "not FILE:LINE:COL: message (at path): " << ls[i];
+    if (!m.empty())
+      lineNumbers.push_back(std::stoi(m[1]));
   }
   EXPECT_THAT(lineNumbers, ::testing::IsSupersetOf({3, 7, 10})) << r.err;
   EXPECT_THAT(r.err, HasSubstr("(at defaults.connect_timeout)"));
@@ -84,5 +85,5 @@ TEST(Cli, VersionPrintsTheVersion) {
   EXPECT_EQ(r.out, std::string("ringway ") + RINGWAY_VERSION + "\n");
 }
 
-}  // namespace
-}  // namespace ringway::itest
+} // namespace
+} // namespace ringway::itest

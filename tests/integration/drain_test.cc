@@ -13,7 +13,8 @@ namespace ringway::itest {
 namespace {
 
 std::string describe(const ReadEnd& r) {
-  return std::string(toString(r.end)) + (r.err ? std::string(" (") + std::strerror(r.err) + ")" : "");
+  return std::string(toString(r.end)) +
+         (r.err ? std::string(" (") + std::strerror(r.err) + ")" : "");
 }
 
 // After SIGTERM the listeners close: a connect is refused. The close is asynchronous, so a
@@ -24,7 +25,8 @@ std::string waitRefused(uint16_t port, Ms limit) {
   while (!d.expired()) {
     int err = 0;
     Fd c = connectLoopback(port, 1s, &err);
-    if (!c && err == ECONNREFUSED) return "";
+    if (!c && err == ECONNREFUSED)
+      return "";
     last = c ? "connect succeeded" : std::string("connect: ") + std::strerror(err);
     std::this_thread::sleep_for(20ms);
   }
@@ -32,7 +34,7 @@ std::string waitRefused(uint16_t port, Ms limit) {
 }
 
 class Drain : public ::testing::TestWithParam<unsigned> {
- protected:
+protected:
   ProxyConfig config(const std::string& drainTimeout) {
     ProxyConfig pc;
     pc.workers = GetParam();
@@ -115,7 +117,7 @@ TEST_P(Drain, SecondSignalStopsAtOnce) {
   proxy.signal(SIGTERM);
   ASSERT_TRUE(proxy.waitLog("draining", 10s)) << proxy.logTail();
   proxy.signal(SIGINT);
-  const auto code = proxy.waitExit(10s);  // far below the 30s drain timeout
+  const auto code = proxy.waitExit(10s); // far below the 30s drain timeout
   ASSERT_TRUE(code.has_value()) << "a second signal did not stop it; log:\n" << proxy.logTail();
   EXPECT_EQ(*code, 0) << proxy.logTail();
   const ReadEnd r = readToEnd(c.get(), Deadline(5s));
@@ -125,5 +127,5 @@ TEST_P(Drain, SecondSignalStopsAtOnce) {
 INSTANTIATE_TEST_SUITE_P(Workers, Drain, ::testing::Values(1u, 2u),
                          [](const auto& i) { return std::to_string(i.param) + "Workers"; });
 
-}  // namespace
-}  // namespace ringway::itest
+} // namespace
+} // namespace ringway::itest

@@ -29,8 +29,10 @@ std::string readFile(const std::string& path) {
 }
 
 int decodeStatus(int st) {
-  if (WIFEXITED(st)) return WEXITSTATUS(st);
-  if (WIFSIGNALED(st)) return 128 + WTERMSIG(st);
+  if (WIFEXITED(st))
+    return WEXITSTATUS(st);
+  if (WIFSIGNALED(st))
+    return 128 + WTERMSIG(st);
   return -1;
 }
 
@@ -55,28 +57,35 @@ pid_t spawn(const std::vector<std::string>& args, const std::string& outPath,
     const std::string v = *e;
     const std::string name = v.substr(0, v.find('='));
     bool replaced = false;
-    for (const auto& o : env) replaced |= o.substr(0, o.find('=')) == name;
-    if (!replaced) envStrings.push_back(v);
+    for (const auto& o : env)
+      replaced |= o.substr(0, o.find('=')) == name;
+    if (!replaced)
+      envStrings.push_back(v);
   }
   envStrings.insert(envStrings.end(), env.begin(), env.end());
   std::vector<char*> envp;
-  for (auto& e : envStrings) envp.push_back(e.data());
+  for (auto& e : envStrings)
+    envp.push_back(e.data());
   envp.push_back(nullptr);
   std::vector<char*> argv;
   const char* binary = binaryPath();
   argv.push_back(const_cast<char*>(binary));
-  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  for (const auto& a : args)
+    argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
   const pid_t pid = ::fork();
-  if (pid < 0) throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
+  if (pid < 0)
+    throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
   if (pid == 0) {
     const int out = ::open(outPath.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     const int err = ::open(errPath.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0644);
-    if (out < 0 || err < 0) ::_exit(126);
+    if (out < 0 || err < 0)
+      ::_exit(126);
     ::dup2(out, STDOUT_FILENO);
     ::dup2(err, STDERR_FILENO);
     const int devnull = ::open("/dev/null", O_RDONLY);
-    if (devnull >= 0) ::dup2(devnull, STDIN_FILENO);
+    if (devnull >= 0)
+      ::dup2(devnull, STDIN_FILENO);
     // Nothing of the test process (backends' sockets, gtest's files) leaks into the proxy.
     ::syscall(SYS_close_range, 3U, ~0U, 0U);
     sigset_t none;
@@ -87,9 +96,12 @@ pid_t spawn(const std::vector<std::string>& args, const std::string& outPath,
       rlimit r{*nofile, *nofile};
       rlimit cur{};
       ::getrlimit(RLIMIT_NOFILE, &cur);
-      if (r.rlim_max > cur.rlim_max) r.rlim_max = cur.rlim_max;
-      if (r.rlim_cur > r.rlim_max) r.rlim_cur = r.rlim_max;
-      if (::setrlimit(RLIMIT_NOFILE, &r) != 0) ::_exit(125);
+      if (r.rlim_max > cur.rlim_max)
+        r.rlim_max = cur.rlim_max;
+      if (r.rlim_cur > r.rlim_max)
+        r.rlim_cur = r.rlim_max;
+      if (::setrlimit(RLIMIT_NOFILE, &r) != 0)
+        ::_exit(125);
     }
     ::execve(binary, argv.data(), envp.data());
     ::_exit(127);
@@ -97,7 +109,7 @@ pid_t spawn(const std::vector<std::string>& args, const std::string& outPath,
   return pid;
 }
 
-}  // namespace
+} // namespace
 
 // ---------------------------------------------------------------------------------------
 // TempDir
@@ -157,7 +169,8 @@ RunResult runBinary(const std::vector<std::string>& args, Ms limit) {
 // ProxyProcess
 
 ProxyProcess::~ProxyProcess() {
-  if (pid_ > 0 && !exit_) stop(5s);
+  if (pid_ > 0 && !exit_)
+    stop(5s);
 }
 
 std::string ProxyProcess::start(const std::string& yaml, const Options& o) {
@@ -174,16 +187,19 @@ std::string ProxyProcess::start(const std::string& yaml, const Options& o) {
     std::string line;
     while (std::getline(in, line)) {
       const auto at = line.find(" listening on ");
-      if (at == std::string::npos) continue;
+      if (at == std::string::npos)
+        continue;
       const auto addr = line.substr(at + 14, line.find(' ', at + 14) - (at + 14));
       ports_.push_back(static_cast<uint16_t>(std::atoi(addr.c_str() + addr.rfind(':') + 1)));
     }
-    if (!ports_.empty() && log().find("serving with") != std::string::npos) return "";
+    if (!ports_.empty() && log().find("serving with") != std::string::npos)
+      return "";
     if (!running()) {
       return "ringway exited with " + std::to_string(exit_.value_or(-1)) +
              " before listening; log:\n" + logTail();
     }
-    if (d.expired()) return "ringway did not log its listening port in time; log:\n" + logTail();
+    if (d.expired())
+      return "ringway did not log its listening port in time; log:\n" + logTail();
     std::this_thread::sleep_for(10ms);
   }
 }
@@ -193,7 +209,8 @@ std::string ProxyProcess::log() const { return logPath_.empty() ? "" : readFile(
 int ProxyProcess::countLog(const std::string& needle) const {
   const std::string l = log();
   int n = 0;
-  for (auto at = l.find(needle); at != std::string::npos; at = l.find(needle, at + 1)) ++n;
+  for (auto at = l.find(needle); at != std::string::npos; at = l.find(needle, at + 1))
+    ++n;
   return n;
 }
 
@@ -202,11 +219,13 @@ bool ProxyProcess::waitLog(const std::string& needle, Ms limit, int count) const
 }
 
 void ProxyProcess::signal(int sig) const {
-  if (pid_ > 0 && !exit_) ::kill(pid_, sig);
+  if (pid_ > 0 && !exit_)
+    ::kill(pid_, sig);
 }
 
 bool ProxyProcess::running() {
-  if (pid_ <= 0 || exit_) return false;
+  if (pid_ <= 0 || exit_)
+    return false;
   int st = 0;
   if (::waitpid(pid_, &st, WNOHANG) == pid_) {
     exit_ = decodeStatus(st);
@@ -221,7 +240,8 @@ std::optional<int> ProxyProcess::waitExit(Ms limit) {
 }
 
 int ProxyProcess::stop(Ms grace) {
-  if (pid_ <= 0) return -1;
+  if (pid_ <= 0)
+    return -1;
   if (!exit_) {
     signal(SIGTERM);
     if (!waitExit(grace)) {
@@ -236,10 +256,12 @@ int ProxyProcess::stop(Ms grace) {
 
 int ProxyProcess::openFds() const {
   DIR* d = ::opendir(("/proc/" + std::to_string(pid_) + "/fd").c_str());
-  if (d == nullptr) return -1;
+  if (d == nullptr)
+    return -1;
   int n = 0;
   while (dirent* e = ::readdir(d))
-    if (e->d_name[0] != '.') ++n;
+    if (e->d_name[0] != '.')
+      ++n;
   ::closedir(d);
   return n;
 }
@@ -257,4 +279,4 @@ std::string ProxyProcess::logTail(std::size_t lines) const {
   return l.substr(at);
 }
 
-}  // namespace ringway::itest
+} // namespace ringway::itest

@@ -15,7 +15,7 @@ namespace ringway::itest {
 
 // A private directory under $TMPDIR (or /tmp), removed with its files on destruction.
 class TempDir {
- public:
+public:
   TempDir();
   ~TempDir();
   TempDir(const TempDir&) = delete;
@@ -23,13 +23,13 @@ class TempDir {
   const std::string& path() const { return path_; }
   std::string write(const std::string& name, const std::string& content) const;
 
- private:
+private:
   std::string path_;
 };
 
 // What a run to completion printed and how it ended.
 struct RunResult {
-  int exitCode = -1;  // exit status, or 128 + signal
+  int exitCode = -1; // exit status, or 128 + signal
   std::string out;
   std::string err;
 };
@@ -38,11 +38,11 @@ struct RunResult {
 RunResult runBinary(const std::vector<std::string>& args, Ms limit = 20s);
 
 class ProxyProcess {
- public:
+public:
   struct Options {
-    std::vector<std::string> args;         // after "-c FILE"
-    std::optional<rlim_t> nofile;          // RLIMIT_NOFILE set in the child before exec
-    std::vector<std::string> env;          // "NAME=value", replacing the inherited ones
+    std::vector<std::string> args; // after "-c FILE"
+    std::optional<rlim_t> nofile;  // RLIMIT_NOFILE set in the child before exec
+    std::vector<std::string> env;  // "NAME=value", replacing the inherited ones
     Ms startLimit = 20s;
   };
   ProxyProcess() = default;
@@ -57,7 +57,7 @@ class ProxyProcess {
 
   pid_t pid() const { return pid_; }
   uint16_t port(std::size_t listener = 0) const { return ports_.at(listener); }
-  std::string log() const;  // stderr so far
+  std::string log() const; // stderr so far
   int countLog(const std::string& needle) const;
   bool waitLog(const std::string& needle, Ms limit, int count = 1) const;
   void signal(int sig) const;
@@ -67,11 +67,11 @@ class ProxyProcess {
   // SIGTERM; SIGKILL if it is still there after `grace`. Returns the exit code.
   int stop(Ms grace = 10s);
   long rss() const { return rssKiB(pid_); }
-  int openFds() const;  // entries in /proc/PID/fd
+  int openFds() const; // entries in /proc/PID/fd
   // The last lines of the log, for failure messages.
   std::string logTail(std::size_t lines = 40) const;
 
- private:
+private:
   TempDir dir_;
   std::string logPath_;
   pid_t pid_ = -1;
@@ -79,4 +79,4 @@ class ProxyProcess {
   std::vector<uint16_t> ports_;
 };
 
-}  // namespace ringway::itest
+} // namespace ringway::itest

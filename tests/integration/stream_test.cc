@@ -1,7 +1,7 @@
 // Bytes through the in-process proxy: full-duplex random streams, many connections at once,
 // half-close in each direction, RST propagation.
-#include <gtest/gtest.h>
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/resource.h>
@@ -24,7 +24,7 @@ constexpr uint64_t KiB = 1024, MiB = 1024 * 1024;
 
 struct StreamParam {
   unsigned workers;
-  const char* zerocopy;  // io.zerocopy_threshold
+  const char* zerocopy; // io.zerocopy_threshold
 };
 
 std::string paramName(const ::testing::TestParamInfo<StreamParam>& i) {
@@ -112,8 +112,8 @@ TEST_P(ManyConnections, EveryConnectionEchoesItsOwnPayload) {
   pc.endpoints = {echo.address()};
   InProcessProxy proxy(pc);
   const ManyResult r = exchangeMany(proxy.port(), n, seed, 8 * KiB, 30s);
-  EXPECT_EQ(r.failures, "") << "of " << n << " connections; connected " << r.connected
-                            << ", done " << r.done << ", echo accepted " << echo.accepted() << "\n"
+  EXPECT_EQ(r.failures, "") << "of " << n << " connections; connected " << r.connected << ", done "
+                            << r.done << ", echo accepted " << echo.accepted() << "\n"
                             << proxy.stats();
 }
 
@@ -124,13 +124,13 @@ INSTANTIATE_TEST_SUITE_P(Workers, ManyConnections, ::testing::Values(1u, 2u),
 // 3. Half-close: a FIN goes through, the other direction stays open.
 
 class HalfClose : public ::testing::TestWithParam<unsigned> {
- protected:
+protected:
   void SetUp() override {
     seed_ = testSeed();
     aLen_ = scaled(1 * MiB) + seed_ % (64 * KiB);
     bLen_ = scaled(1 * MiB) + (seed_ >> 24) % (64 * KiB);
   }
-  uint64_t seed_ = 0, aLen_ = 0, bLen_ = 0;  // a: client -> upstream, b: upstream -> client
+  uint64_t seed_ = 0, aLen_ = 0, bLen_ = 0; // a: client -> upstream, b: upstream -> client
 };
 
 TEST_P(HalfClose, ClientFinReachesUpstreamWhichStillAnswers) {
@@ -148,11 +148,13 @@ TEST_P(HalfClose, ClientFinReachesUpstreamWhichStillAnswers) {
     PumpResult r = pump(fd, RandomStream(0), 0, in, Deadline(30s), o);
     std::string problems;
     if (r.read.end != End::Eof)
-      problems += std::string("upstream did not see the client's FIN: ") + toString(r.read.end) + "\n";
-    if (!in.intact()) problems += in.report() + "\n";
+      problems +=
+          std::string("upstream did not see the client's FIN: ") + toString(r.read.end) + "\n";
+    if (!in.intact())
+      problems += in.report() + "\n";
     if (problems.empty()) {
       PumpOptions o2;
-      o2.readToEof = false;  // we already saw EOF
+      o2.readToEof = false; // we already saw EOF
       PumpResult w = pump(fd, RandomStream(bSeed), bLen, none, Deadline(30s), o2);
       if (w.sendErr != 0)
         problems += std::string("upstream's answer after the FIN failed: ") +
@@ -189,7 +191,8 @@ TEST_P(HalfClose, UpstreamFinReachesClientWhichStillSends) {
     o.readToEof = false;
     PumpResult w = pump(fd, RandomStream(bSeed), bLen, none, Deadline(30s), o);
     std::string problems;
-    if (w.sendErr != 0) problems += std::string("upstream send: ") + std::strerror(w.sendErr) + "\n";
+    if (w.sendErr != 0)
+      problems += std::string("upstream send: ") + std::strerror(w.sendErr) + "\n";
     StreamChecker in("client->upstream", aSeed, aLen);
     PumpOptions o2;
     o2.finAfterSend = false;
@@ -197,7 +200,8 @@ TEST_P(HalfClose, UpstreamFinReachesClientWhichStillSends) {
     if (r.read.end != End::Eof)
       problems += std::string("upstream read after its FIN ended with ") + toString(r.read.end) +
                   (r.read.err ? std::string(" (") + std::strerror(r.read.err) + ")" : "") + "\n";
-    if (!in.intact()) problems += in.report() + "\n";
+    if (!in.intact())
+      problems += in.report() + "\n";
     upstreamSide.set_value(problems);
   });
   ProxyConfig pc;
@@ -212,7 +216,8 @@ TEST_P(HalfClose, UpstreamFinReachesClientWhichStillSends) {
   PumpOptions o;
   o.finAfterSend = false;
   PumpResult r = pump(c.get(), RandomStream(0), 0, in, Deadline(30s), o);
-  EXPECT_EQ(r.read.end, End::Eof) << "client did not see the upstream's FIN: " << toString(r.read.end);
+  EXPECT_EQ(r.read.end, End::Eof) << "client did not see the upstream's FIN: "
+                                  << toString(r.read.end);
   EXPECT_TRUE(in.intact()) << in.report();
   // ... then the client's whole stream the other way, and its FIN.
   StreamChecker none("none", 0, 0);
@@ -242,7 +247,7 @@ TEST_P(ResetPropagation, UpstreamResetReachesClient) {
   pc.workers = GetParam();
   pc.endpoints = {backend.address()};
   InProcessProxy proxy(pc);
-  for (int i = 0; i < 4; ++i) {  // a few, so both workers get some with 2
+  for (int i = 0; i < 4; ++i) { // a few, so both workers get some with 2
     Fd c = connectLoopback(proxy.port());
     ASSERT_TRUE(c);
     ASSERT_EQ(sendAll(c.get(), "hello", 5, Deadline(5s)), 0);
@@ -346,5 +351,5 @@ TEST_P(ResetPropagation, UpstreamResetStopsClientStream) {
 INSTANTIATE_TEST_SUITE_P(Workers, ResetPropagation, ::testing::Values(1u, 2u),
                          [](const auto& i) { return std::to_string(i.param) + "Workers"; });
 
-}  // namespace
-}  // namespace ringway::itest
+} // namespace
+} // namespace ringway::itest

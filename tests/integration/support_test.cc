@@ -66,5 +66,5 @@ TEST(StreamChecker, ReportsMissingAndExtraBytes) {
   EXPECT_THAT(longOne.report(), HasSubstr("first difference at offset 1000"));
 }
 
-}  // namespace
-}  // namespace ringway::itest
+} // namespace
+} // namespace ringway::itest

@@ -15,7 +15,8 @@ namespace ringway::itest {
 namespace {
 
 std::string describe(const ReadEnd& r) {
-  return std::string(toString(r.end)) + (r.err ? std::string(" (") + std::strerror(r.err) + ")" : "");
+  return std::string(toString(r.end)) +
+         (r.err ? std::string(" (") + std::strerror(r.err) + ")" : "");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -61,7 +62,7 @@ TEST_P(UpstreamRefused, NextEndpointServesWhenTheFirstRefuses) {
   pc.workers = GetParam();
   pc.endpoints = {loopback(unusedPort()), echo.address()};
   InProcessProxy proxy(pc);
-  constexpr int N = 8;  // round robin: about half start with the dead endpoint
+  constexpr int N = 8; // round robin: about half start with the dead endpoint
   for (int i = 0; i < N; ++i) {
     Fd c = connectLoopback(proxy.port());
     ASSERT_TRUE(c);
@@ -145,11 +146,15 @@ TEST_P(IdleTimeout, SilentConnectionIsClosedBusyOneStays) {
     if (silentEnd.end == End::Open) {
       char c;
       const ssize_t k = ::recv(silent.get(), &c, 1, MSG_DONTWAIT);
-      if (k == 0) silentEnd.end = End::Eof;
-      else if (k > 0) silentEnd.end = End::Error;
-      else if (errno != EAGAIN) silentEnd = {errno == ECONNRESET ? End::Reset : End::Error, errno};
+      if (k == 0)
+        silentEnd.end = End::Eof;
+      else if (k > 0)
+        silentEnd.end = End::Error;
+      else if (errno != EAGAIN)
+        silentEnd = {errno == ECONNRESET ? End::Reset : End::Error, errno};
     }
-    if (silentEnd.end != End::Open && Clock::now() - start > 1500ms) break;
+    if (silentEnd.end != End::Open && Clock::now() - start > 1500ms)
+      break;
     std::this_thread::sleep_for(50ms);
   }
   EXPECT_EQ(silentEnd.end, End::Eof) << "the silent connection: " << describe(silentEnd)
@@ -163,5 +168,5 @@ TEST_P(IdleTimeout, SilentConnectionIsClosedBusyOneStays) {
 INSTANTIATE_TEST_SUITE_P(Workers, IdleTimeout, ::testing::Values(1u, 2u),
                          [](const auto& i) { return std::to_string(i.param) + "Workers"; });
 
-}  // namespace
-}  // namespace ringway::itest
+} // namespace
+} // namespace ringway::itest
