@@ -41,10 +41,15 @@ enum Flag : uint16_t {
   Blocked = 1 << 10,       // writeBlocked() was true; onWritable() owed
   WriteFailed = 1 << 11,
   RecvCancelSent = 1 << 12,  // one cancel per armed recv: data in flight keeps coming till then
-  // Backpressure was hit: receive one buffer per recv until the socket is drained. A multishot
-  // recv drains the whole socket backlog into the pool in one task-work run, so after a
-  // readStop() it would overshoot the per-connection bound by megabytes.
+  // Backpressure was hit: from then on receive one buffer per recv. A multishot recv drains
+  // the whole socket backlog (up to the socket's receive buffer, megabytes) into the pool in
+  // one task-work run, so after a readStop() it would overshoot the per-connection bound; and
+  // going back to multishot after a short read let a sender that refilled the window do it
+  // again (seen: 107 of 128 buffers held by one connection).
   Throttled = 1 << 13,
+  // A stream starts Throttled and moves to multishot after its first short read (the socket
+  // was drained: a request/response peer), unless backpressure has been seen (then for good).
+  PausedOnce = 1 << 14,
 };
 
 }  // namespace
@@ -95,7 +100,7 @@ class UringStream final : public Stream, private Completion {
 
   void readStop() override {
     clear(WantRead);
-    set(Throttled);
+    set(Throttled | PausedOnce);
     if (has(Reading) && !has(RecvCancelSent)) {
       io_uring_sqe* s = loop_.ring().sqe();
       io_uring_prep_cancel64(s, userData(this, TagRecv), 0);
@@ -225,8 +230,8 @@ class UringStream final : public Stream, private Completion {
       data = loop_.buffers().take(flags >> IORING_CQE_BUFFER_SHIFT, res > 0 ? res : 0);
     }
     if (res > 0) {
-      // A short read drained the socket: the backlog is gone, multishot is safe again.
-      if (!more && static_cast<uint32_t>(res) < loop_.buffers().bufferSize()) clear(Throttled);
+      if (!more && !has(PausedOnce) && static_cast<uint32_t>(res) < loop_.buffers().bufferSize())
+        clear(Throttled);  // drained without ever pausing: multishot from now on
       if (!has(Closing)) handler_->onData(*this, std::move(data));
       if (!more && has(WantRead)) arm();  // ended (single-shot, or the kernel's choice): re-arm
       return;
@@ -342,7 +347,7 @@ class UringStream final : public Stream, private Completion {
   StreamHandler* handler_ = nullptr;
   SendQueue* send_ = nullptr;
   int fd_;
-  uint16_t flags_ = 0;
+  uint16_t flags_ = Throttled;
   uint16_t inflight_ = 0;
 };
 
