@@ -47,11 +47,11 @@ std::vector<std::string> dashboardExprs() {
 
 std::vector<std::string> alertExprs() {
   std::vector<std::string> out;
-  const YAML::Node doc = YAML::LoadFile(kDir + "/alerts.yml");
+  const YAML::Node doc = YAML::LoadFile(kDir + "/alerts.yaml");
   for (const auto& g : doc["groups"])
     for (const auto& r : g["rules"])
       out.push_back(r["expr"].as<std::string>());
-  const YAML::Node tests = YAML::LoadFile(kDir + "/alerts_test.yml");
+  const YAML::Node tests = YAML::LoadFile(kDir + "/alerts_test.yaml");
   for (const auto& t : tests["tests"])
     for (const auto& s : t["input_series"])
       out.push_back(s["series"].as<std::string>());
@@ -100,9 +100,9 @@ TEST(Dashboards, GrafanaJsonIsWellFormed) {
 TEST(Dashboards, AlertRulesPassPromtool) {
   if (std::system("command -v promtool >/dev/null 2>&1") != 0)
     GTEST_SKIP() << "promtool not installed (Debian: apt-get install prometheus)";
-  const std::string check = "promtool check rules " + kDir + "/alerts.yml";
+  const std::string check = "promtool check rules " + kDir + "/alerts.yaml";
   EXPECT_EQ(std::system(check.c_str()), 0) << check;
-  const std::string unit = "cd " + kDir + " && promtool test rules alerts_test.yml";
+  const std::string unit = "cd " + kDir + " && promtool test rules alerts_test.yaml";
   EXPECT_EQ(std::system(unit.c_str()), 0) << unit;
 }
 

@@ -4,7 +4,7 @@
 Usage: k8s_check.py RINGWAY_BINARY
 Checks that the pieces fit together: probes on /readyz and /healthz, the drain fits in the
 grace period, the security context, selectors that select, named ports that exist, the
-PrometheusRule matching dashboards/alerts.yml, and ringway --check on the ConfigMap's
+PrometheusRule matching dashboards/alerts.yaml, and ringway --check on the ConfigMap's
 ringway.yaml and on the container image's. Prints one line per check; exit 1 on a failure.
 """
 import os
@@ -146,11 +146,11 @@ def main():
     check(all(e["port"] in svc_ports and e["path"] == "/metrics" for e in sm["spec"]["endpoints"]),
           "ServiceMonitor scrapes /metrics on a port the Service names")
 
-    with open(os.path.join(ROOT, "dashboards", "alerts.yml")) as f:
+    with open(os.path.join(ROOT, "dashboards", "alerts.yaml")) as f:
         alerts = yaml.safe_load(f)
     rule = docs[("PrometheusRule", "ringway")]
     check(rule["spec"]["groups"] == alerts["groups"],
-          "PrometheusRule holds dashboards/alerts.yml's groups (else: deploy/k8s/gen-prometheusrule"
+          "PrometheusRule holds dashboards/alerts.yaml's groups (else: deploy/k8s/gen-prometheusrule"
           " > deploy/k8s/common/prometheusrule.yaml)")
 
     print(f"k8s checks: {checks - len(failures)} passed, {len(failures)} failed")

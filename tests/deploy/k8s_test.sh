@@ -1,7 +1,7 @@
 #!/bin/bash
 # deploy/k8s, offline (no cluster is reachable from these machines):
 #   1. k8s_check.py: the pieces fit (probes, drain vs grace period, security context,
-#      selectors, ports, PrometheusRule = dashboards/alerts.yml, ringway --check on configs);
+#      selectors, ports, PrometheusRule = dashboards/alerts.yaml, ringway --check on configs);
 #   2. every manifest validated against the Kubernetes API schemas and the Prometheus
 #      Operator CRDs (k8s-validate/validate.mjs: npm packages kubernetes-models, typescript);
 #   3. the same manifests with one deliberate mistake each must fail that validation;
