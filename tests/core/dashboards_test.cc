@@ -73,6 +73,13 @@ TEST(Dashboards, GrafanaJsonIsWellFormed) {
   ASSERT_TRUE(d.isObject());
   EXPECT_EQ(d.get("title")->str(), "ringway");
   EXPECT_FALSE(d.get("uid")->str().empty());
+  EXPECT_GE(d.get("schemaVersion")->number(), 36);
+  // The datasource is a variable, and worker / listener / cluster (and instance) filter.
+  std::set<std::string> vars;
+  for (const Json& v : d.get("templating")->get("list")->array())
+    vars.insert(v.get("name")->str());
+  for (const char* want : {"datasource", "instance", "worker", "listener", "cluster"})
+    EXPECT_EQ(vars.count(want), 1u) << "template variable " << want;
   const auto& panels = d.get("panels")->array();
   ASSERT_GE(panels.size(), 15u);
   std::set<double> ids;
@@ -86,14 +93,22 @@ TEST(Dashboards, GrafanaJsonIsWellFormed) {
     titles.insert(title);
     ASSERT_NE(p.get("targets"), nullptr) << title;
     ASSERT_FALSE(p.get("targets")->array().empty()) << title;
-    for (const Json& t : p.get("targets")->array())
-      EXPECT_NE(t.get("expr")->str().find("ringway_"), std::string::npos) << title;
+    EXPECT_EQ(p.get("datasource")->get("uid")->str(), "${datasource}") << title;
+    for (const Json& t : p.get("targets")->array()) {
+      const std::string e = t.get("expr")->str();
+      EXPECT_NE(e.find("ringway_"), std::string::npos) << title;
+      EXPECT_NE(e.find("$instance"), std::string::npos) << title << ": not filtered by instance";
+      EXPECT_EQ(e.find("[5m]"), std::string::npos) << title << ": use $__rate_interval";
+    }
   }
   // What the issue asks the dashboard to show.
-  for (const char* want : {"Active connections by listener", "Bytes/s by listener and direction",
-                           "Upstream connect errors/s", "Syscalls/s per worker", "SQEs/s by op",
-                           "CQEs/s by op", "CQEs per wakeup", "Provided buffers free per worker",
-                           "ENOBUFS/s per worker", "CPU per worker"})
+  for (const char* want :
+       {"Request rate by listener and route", "Error ratio by listener and route",
+        "Request latency p50/p90/p99", "Active connections by listener",
+        "Bytes/s by listener and direction", "Upstream connect errors/s", "TLS handshakes/s",
+        "Syscalls/s per worker", "Syscalls per request", "SQEs/s by op", "CQEs/s by op",
+        "CQEs per wakeup", "Provided buffers free per worker", "ENOBUFS/s per worker",
+        "SEND_ZC copied ratio", "Context switches/s per worker", "CPU per worker"})
     EXPECT_EQ(titles.count(want), 1u) << want;
 }
 
@@ -127,6 +142,7 @@ listeners:
   - { name: pass, address: "127.0.0.1:0", protocol: tls_passthrough,
       routes: [ { cluster: backend } ] }
   - { name: up, address: "127.0.0.1:0", routes: [ { cluster: secure } ] }
+  - { name: web, address: "127.0.0.1:0", protocol: http, routes: [ { cluster: backend } ] }
 clusters:
   - { name: backend, endpoints: [ { address: ")" +
                            backend.address() + R"(" } ] }
@@ -149,6 +165,9 @@ clusters:
   httpExchange(p.server->boundAddresses()[1], "GET / HTTP/1.1\r\n\r\n", std::chrono::seconds(10),
                true);
   httpExchange(p.server->boundAddresses()[3], "hello", std::chrono::seconds(10), true);
+  // The echo backend answers the request with itself: a 502, which is a request all the same.
+  httpExchange(p.server->boundAddresses()[4], "GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+               std::chrono::seconds(10), true);
   ASSERT_TRUE(waitFor([&] {
     const std::string m = get(p.admin_address(), "/metrics").body;
     return m.find("ringway_upstream_tls_handshake_failures_total{") != std::string::npos &&

@@ -1,0 +1,190 @@
+#!/usr/bin/env python3
+"""ringway_syscalls_total is honest: it agrees with the kernel's count (issue #5).
+
+Usage: syscalls_perf.py RINGWAY_BINARY. One worker (thread "ringway-w0"). perf counts
+raw_syscalls:sys_enter on that thread only (-t TID), enabled and disabled through a control
+FIFO so that its window is exactly:
+
+    enable perf -> scrape 1 -> fixed load -> scrape 2 -> disable perf
+
+The counter's delta (scrape 2 - scrape 1) and perf's count must agree within 2 %. What falls
+between the edges of the two windows is the idle worker's 100 ms tick (an io_uring_enter and
+a getrusage) for the few milliseconds between enabling perf and the first scrape, and between
+the second scrape and disabling it; the load (thousands of syscalls) dominates. The scrapes
+themselves run on the admin thread, which perf -t does not count.
+
+Exit 77 (skipped, saying why) when perf is missing or not permitted (perf_event_paranoid,
+no tracefs, a container without CAP_PERFMON).
+"""
+import os
+import re
+import select
+import shutil
+import signal
+import subprocess
+import time
+
+import harness
+from harness import log
+
+TOLERANCE = 0.02
+CONNECTIONS = 60          # HTTP client connections, one after another
+REQUESTS_PER_CONN = 25    # keep-alive requests on each (to a pooled upstream)
+L4_CONNECTIONS = 60       # TCP echo round trips, one connection each
+
+
+def perf_usable(perf):
+    r = subprocess.run([perf, "stat", "-x,", "-e", "raw_syscalls:sys_enter", "--", "true"],
+                       capture_output=True, timeout=30)
+    if r.returncode != 0:
+        return False, r.stderr.decode(errors="replace").strip().splitlines()[-3:]
+    return True, None
+
+
+def worker_tid(pid, name="ringway-w0"):
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/comm") as f:
+                if f.read().strip() == name:
+                    return int(tid)
+        except OSError:
+            continue
+    return None
+
+
+def syscalls(text):
+    return harness.metric_value(text, "ringway_syscalls_total", worker="0")
+
+
+def enters(text):
+    return harness.metric_value(text, "ringway_io_uring_enter_total", worker="0")
+
+
+class PerfControl:
+    """perf stat -t TID, started disabled (-D -1), enabled/disabled through FIFOs."""
+
+    def __init__(self, perf, tid, tmp):
+        self.ctl, self.ack = os.path.join(tmp, "perf-ctl"), os.path.join(tmp, "perf-ack")
+        os.mkfifo(self.ctl)
+        os.mkfifo(self.ack)
+        self.out = os.path.join(tmp, "perf.csv")
+        self.proc = subprocess.Popen(
+            [perf, "stat", "-x,", "-e", "raw_syscalls:sys_enter", "-t", str(tid), "-D", "-1",
+             f"--control=fifo:{self.ctl},{self.ack}", "-o", self.out],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        log("perf started, pid", self.proc.pid, "on tid", tid)
+        # Opening a FIFO blocks until the other end opens it: do it with a deadline.
+        self.ctl_fd = self._open(self.ctl, os.O_WRONLY)
+        self.ack_fd = self._open(self.ack, os.O_RDONLY)
+
+    def _open(self, path, mode):
+        for _ in harness.deadline_loop(15, 0.02):
+            try:
+                return os.open(path, mode | os.O_NONBLOCK)
+            except OSError:
+                if self.proc.poll() is not None:
+                    raise RuntimeError("perf exited: " + self.proc.stderr.read().decode())
+        raise RuntimeError("perf did not open its control FIFO")
+
+    def command(self, cmd):
+        os.write(self.ctl_fd, cmd.encode() + b"\n")
+        r, _, _ = select.select([self.ack_fd], [], [], 10)
+        if not r:
+            raise RuntimeError(f"perf did not acknowledge '{cmd}'")
+        data = os.read(self.ack_fd, 64)
+        if b"ack" not in data:
+            raise RuntimeError(f"perf answered {data!r} to '{cmd}'")
+
+    def finish(self):
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            _, err = self.proc.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.communicate(timeout=5)
+            raise RuntimeError("perf did not stop on SIGINT")
+        os.close(self.ctl_fd)
+        os.close(self.ack_fd)
+        text = open(self.out).read()
+        for line in text.splitlines():
+            f = line.split(",")
+            if len(f) > 2 and f[2].startswith("raw_syscalls:sys_enter"):
+                if not re.fullmatch(r"\d+", f[0]):
+                    raise RuntimeError(f"perf did not count: {line!r}")
+                return int(f[0])
+        raise RuntimeError(f"no count in perf output:\n{text}\n{err.decode()}")
+
+
+def run(binary, tmp):
+    perf = shutil.which("perf")
+    if perf is None:
+        log("SKIP: perf is not installed (Debian package linux-perf)")
+        return harness.SKIP
+    ok, why = perf_usable(perf)
+    if not ok:
+        log("SKIP: perf stat -e raw_syscalls:sys_enter is not permitted here:", why)
+        return harness.SKIP
+
+    backends = harness.Backends()
+    cert, key = harness.make_cert(tmp)
+    rw = harness.Ringway(binary, harness.config_yaml(backends, cert, key, workers=1), tmp)
+    perfc = None
+    try:
+        tid = worker_tid(rw.proc.pid)
+        if tid is None:
+            names = [open(f"/proc/{rw.proc.pid}/task/{t}/comm").read().strip()
+                     for t in os.listdir(f"/proc/{rw.proc.pid}/task")]
+            log("FAIL: no thread named ringway-w0; threads:", names)
+            return 1
+        web, l4 = rw.addr("web"), rw.addr("l4")
+        perfc = PerfControl(perf, tid, tmp)
+
+        perfc.command("enable")
+        before = rw.scrape()
+        t0 = time.monotonic()
+        statuses = []
+        for _ in range(CONNECTIONS):
+            statuses += harness.http_requests(web, ["/app/x"] * REQUESTS_PER_CONN)
+        echoed = sum(harness.tcp_echo(l4, os.urandom(4096)) for _ in range(L4_CONNECTIONS))
+        # The last connections' closes finish on the worker after the client has its bytes:
+        # wait until it holds none, so they fall inside the window too.
+        for _ in harness.deadline_loop(5, 0.01):
+            if harness.metric_value(rw.scrape(), "ringway_worker_connections_active") == 0:
+                break
+        after = rw.scrape()
+        perfc.command("disable")
+        elapsed = time.monotonic() - t0
+        kernel = perfc.finish()
+        perfc = None
+
+        ok_http = sum(1 for s in statuses if s == 200)
+        log(f"load: {ok_http}/{len(statuses)} HTTP 200 on {CONNECTIONS} connections, "
+            f"{echoed}/{L4_CONNECTIONS} L4 echoes, {elapsed:.2f} s")
+        delta = syscalls(after) - syscalls(before)
+        enter_delta = enters(after) - enters(before)
+        diff = delta - kernel
+        rel = abs(diff) / kernel if kernel else 1.0
+        log(f"perf raw_syscalls:sys_enter on tid {tid}: {kernel}")
+        log(f"ringway_syscalls_total{{worker=\"0\"}} delta: {delta:.0f} "
+            f"(io_uring_enter {enter_delta:.0f}, other {delta - enter_delta:.0f})")
+        log(f"difference: {diff:+.0f} ({100 * rel:.2f} %, allowed {100 * TOLERANCE:.0f} %)")
+        if ok_http != len(statuses) or echoed != L4_CONNECTIONS:
+            log("FAIL: the load did not go through as planned")
+            return 1
+        if kernel < 2000:
+            log("FAIL: the load made too few syscalls for a 2 % comparison")
+            return 1
+        if rel > TOLERANCE:
+            log("FAIL: ringway_syscalls_total and the kernel disagree by more than 2 %")
+            return 1
+        return 0
+    finally:
+        if perfc is not None:
+            perfc.proc.kill()
+            perfc.proc.wait(timeout=5)
+        rw.stop()
+        backends.stop()
+
+
+if __name__ == "__main__":
+    harness.main_guard(run)
