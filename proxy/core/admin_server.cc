@@ -253,8 +253,11 @@ void AdminServer::run() {
   for (;;) {
     pfds.clear();
     pfds.push_back({wakeFd_, POLLIN, 0});
-    pfds.push_back({listenFd_, POLLIN, 0});
+    const bool acceptPaused = Clock::now() < acceptPausedUntil_;
+    pfds.push_back({listenFd_, static_cast<short>(acceptPaused ? 0 : POLLIN), 0});
     Clock::time_point next = Clock::now() + std::chrono::seconds(1);
+    if (acceptPaused)
+      next = std::min(next, acceptPausedUntil_);
     for (const auto& c : clients_) {
       pfds.push_back(
           {c->fd, static_cast<short>(c->phase == Client::Phase::Writing ? POLLOUT : POLLIN), 0});
@@ -300,9 +303,23 @@ void AdminServer::acceptAll() {
   for (int n = 0; n < 64; ++n) {
     const int fd = ::accept4(listenFd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
-      if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED)
-        LOG_WARN("admin: accept: %s", std::strerror(errno));
+      const int err = errno;
+      if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+        // Out of descriptors: the pending connection stays queued and the socket readable.
+        // Stop polling it for a moment instead of spinning, and say so once per burst.
+        acceptPausedUntil_ = Clock::now() + std::chrono::milliseconds(100);
+        if (!acceptFailing_)
+          LOG_WARN("admin: accept: %s; pausing accepts, retrying every 100ms",
+                   std::strerror(err));
+        acceptFailing_ = true;
+      } else if (err != EAGAIN && err != EWOULDBLOCK && err != EINTR && err != ECONNABORTED) {
+        LOG_WARN("admin: accept: %s", std::strerror(err));
+      }
       return;
+    }
+    if (acceptFailing_) {
+      LOG_INFO("admin: accepting again");
+      acceptFailing_ = false;
     }
     if (clients_.size() >= opt_.maxClients) {
       // Full: the oldest connection still waiting for its request gives its slot to the new

@@ -93,6 +93,10 @@ private:
   std::vector<std::unique_ptr<Client>> clients_;
   metrics::Exposition exposition_;
   prometheus::Family<prometheus::Counter>* requests_ = nullptr;
+  // accept() failed for lack of descriptors or memory: the listening socket stays readable,
+  // so it is left out of poll() until then (no spin), and the failure is logged once per burst.
+  std::chrono::steady_clock::time_point acceptPausedUntil_{};
+  bool acceptFailing_ = false;
 };
 
 } // namespace ringway::core

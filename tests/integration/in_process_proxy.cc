@@ -21,7 +21,9 @@ std::string ProxyConfig::yaml() const {
     eps.resize(eps.size() - 2);
   return "workers: " + std::to_string(workers) +
          "\n"
-         "admin: off\n"
+         "admin: " +
+         admin +
+         "\n"
          "io: { buffer_size: " +
          bufferSize + ", buffers_per_worker: " + std::to_string(buffersPerWorker) +
          ", zerocopy_threshold: " + zerocopy + ", max_inflight_per_connection: " + maxInflight +

@@ -30,6 +30,7 @@ struct ProxyConfig {
   std::string bufferSize = "16KiB";
   unsigned buffersPerWorker = 512;
   std::string maxInflight = "256KiB";
+  std::string admin = "off"; // the YAML value of `admin:`
   std::string yaml() const;
 };
 
