@@ -309,8 +309,7 @@ void AdminServer::acceptAll() {
         // Stop polling it for a moment instead of spinning, and say so once per burst.
         acceptPausedUntil_ = Clock::now() + std::chrono::milliseconds(100);
         if (!acceptFailing_)
-          LOG_WARN("admin: accept: %s; pausing accepts, retrying every 100ms",
-                   std::strerror(err));
+          LOG_WARN("admin: accept: %s; pausing accepts, retrying every 100ms", std::strerror(err));
         acceptFailing_ = true;
       } else if (err != EAGAIN && err != EWOULDBLOCK && err != EINTR && err != ECONNABORTED) {
         LOG_WARN("admin: accept: %s", std::strerror(err));

@@ -130,7 +130,8 @@ TEST_P(Emfile, ExistingConnectionsKeepWorkingAndAcceptsResume) {
   ASSERT_TRUE(proxy.waitLog("admin listening on", 10s)) << proxy.logTail();
   std::smatch am;
   const std::string startLog = proxy.log();
-  ASSERT_TRUE(std::regex_search(startLog, am, std::regex(R"(admin listening on 127\.0\.0\.1:([0-9]+))")))
+  ASSERT_TRUE(
+      std::regex_search(startLog, am, std::regex(R"(admin listening on 127\.0\.0\.1:([0-9]+))")))
       << startLog;
   const auto adminPort = static_cast<uint16_t>(std::stoi(am[1]));
   const int baseFds = proxy.openFds();
@@ -199,7 +200,8 @@ TEST_P(Emfile, ExistingConnectionsKeepWorkingAndAcceptsResume) {
     const timeval tv{5, 0}; // bounded: a silent admin fails the test, never hangs it
     ASSERT_EQ(::setsockopt(a.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv), 0);
     const std::string req = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
-    ASSERT_EQ(::send(a.get(), req.data(), req.size(), MSG_NOSIGNAL), static_cast<ssize_t>(req.size()));
+    ASSERT_EQ(::send(a.get(), req.data(), req.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(req.size()));
     std::string got;
     char buf[512];
     for (ssize_t n; (n = ::recv(a.get(), buf, sizeof buf, 0)) > 0;)
