@@ -9,7 +9,9 @@
 
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
+#include "core/threads_http.h"
 #include "io/log.h"
 
 namespace ringway::core {
@@ -284,8 +286,55 @@ void Connection::relay() {
 
 }  // namespace
 
+ThreadsShared::ThreadsShared() = default;
+
 ThreadsShared::~ThreadsShared() {
   if (stopFd >= 0) ::close(stopFd);
+}
+
+void ThreadsShared::link(ThreadsSockets& s) {
+  std::lock_guard<std::mutex> g(socketsMu);
+  s.prev = nullptr;
+  s.next = sockets;
+  if (sockets != nullptr) sockets->prev = &s;
+  sockets = &s;
+}
+
+void ThreadsShared::unlink(ThreadsSockets& s) {
+  std::lock_guard<std::mutex> g(socketsMu);
+  if (s.prev != nullptr)
+    s.prev->next = s.next;
+  else
+    sockets = s.next;
+  if (s.next != nullptr) s.next->prev = s.prev;
+  s.prev = s.next = nullptr;
+}
+
+int ThreadsShared::setSocket(ThreadsSockets& s, int ThreadsSockets::*which, int fd) {
+  std::lock_guard<std::mutex> g(socketsMu);
+  return std::exchange(s.*which, fd);
+}
+
+void ThreadsShared::setIdle(ThreadsSockets& s, bool idle) {
+  std::lock_guard<std::mutex> g(socketsMu);
+  s.idle = idle;
+  // Drain began before this connection went idle: it must not wait for another request.
+  if (idle && draining.load(std::memory_order_relaxed) && s.client >= 0)
+    ::shutdown(s.client, SHUT_RD);
+}
+
+void ThreadsShared::shutdownIdle() {
+  std::lock_guard<std::mutex> g(socketsMu);
+  for (ThreadsSockets* s = sockets; s != nullptr; s = s->next)
+    if (s->idle && s->client >= 0) ::shutdown(s->client, SHUT_RD);
+}
+
+void ThreadsShared::shutdownAll() {
+  std::lock_guard<std::mutex> g(socketsMu);
+  for (ThreadsSockets* s = sockets; s != nullptr; s = s->next) {
+    if (s->client >= 0) ::shutdown(s->client, SHUT_RDWR);
+    if (s->upstream >= 0) ::shutdown(s->upstream, SHUT_RDWR);
+  }
 }
 
 void ThreadsShared::connectionEnded() {
@@ -300,7 +349,11 @@ void* threadsConnectionMain(void* arg) {
   std::unique_ptr<ThreadsConnectionStart> start(static_cast<ThreadsConnectionStart*>(arg));
   const std::shared_ptr<ThreadsShared> shared = start->shared;
   const std::size_t listener = start->listener;
-  {
+  if (shared->http[listener] != nullptr) {
+    const int client = start->client;
+    start.reset();
+    runThreadsHttp(shared, listener, client);
+  } else {
     Connection c(shared, listener, start->endpoint, start->client);
     start.reset();
     c.run();

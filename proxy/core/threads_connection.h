@@ -14,9 +14,31 @@
 #include <vector>
 
 #include "config/config.h"
+#include "net/balancer.h"
 #include "net/listener_stats.h"
 
 namespace ringway::core {
+
+struct ThreadsHttpListener;  // core/threads_http.h
+
+// The sockets of one http connection thread, so drain and stopNow can shut them down (a
+// thread blocked in recv() polls nothing). Linked into ThreadsShared::sockets while the thread
+// runs; fds change only under ThreadsShared::socketsMu, so a shutdown never hits a number that
+// was closed and reused.
+struct ThreadsSockets {
+  int client = -1;
+  int upstream = -1;
+  bool idle = false;  // waiting for the first byte of a request (drain may close it)
+  ThreadsSockets* prev = nullptr;
+  ThreadsSockets* next = nullptr;
+};
+
+// A cluster's balancer, shared by the threads: taken only to open an upstream connection.
+struct ThreadsBalancer {
+  std::mutex mu;
+  net::Balancer balancer;
+  ThreadsBalancer(const config::Cluster& c, uint64_t seed) : balancer(c, seed) {}
+};
 
 // What connection threads share with the server; each thread holds a reference, so it
 // outlives the ThreadsServer if a thread is still in its last instructions.
@@ -27,16 +49,32 @@ struct ThreadsShared {
   std::atomic<uint64_t> active{0};                           // connections (threads) running
   std::mutex mu;  // only for idle's wake-ups
   std::condition_variable idle;
+  // http listeners only (null for tcp ones), by listener index.
+  std::vector<std::unique_ptr<ThreadsHttpListener>> http;
+  std::vector<std::unique_ptr<ThreadsBalancer>> balancers;  // by cluster index
+  std::atomic<bool> draining{false};
+  std::mutex socketsMu;
+  ThreadsSockets* sockets = nullptr;  // list head
 
+  ThreadsShared();
   ~ThreadsShared();
   void connectionEnded();  // active - 1, and wake whoever waits for idle
+  void link(ThreadsSockets& s);
+  void unlink(ThreadsSockets& s);
+  // Sets one of s's fds (under the lock); returns the old value.
+  int setSocket(ThreadsSockets& s, int ThreadsSockets::*which, int fd);
+  void setIdle(ThreadsSockets& s, bool idle);
+  // Drain: connections waiting between requests see their client's EOF. stopNow: every
+  // http connection's sockets are shut down both ways.
+  void shutdownIdle();
+  void shutdownAll();
 };
 
 struct ThreadsConnectionStart {
   std::shared_ptr<ThreadsShared> shared;
-  std::size_t listener;  // index into cfg->listeners (a tcp listener)
+  std::size_t listener;  // index into cfg->listeners
   std::size_t endpoint;  // first endpoint to try, from the listener's balancer
-  int client;            // accepted, non-blocking; owned by the connection from now on
+  int client;  // accepted (non-blocking on tcp listeners, blocking on http ones); now owned
 };
 
 // pthread entry point; arg is a new ThreadsConnectionStart, which it deletes. Counts the

@@ -14,6 +14,7 @@
 #include <stdexcept>
 
 #include "core/threads_connection.h"
+#include "core/threads_http.h"
 #include "io/log.h"
 #include "net/balancer.h"
 #include "net/socket.h"
@@ -51,18 +52,37 @@ struct ThreadsServer::ListenerState {
 // The server: listeners, accept threads, drain
 
 std::string ThreadsServer::unsupported(const config::Config& cfg) {
-  for (const auto& l : cfg.listeners)
-    if (l.protocol != config::Protocol::Tcp)
-      return "the threads backend serves tcp listeners only; listener '" + l.name +
+  for (const auto& l : cfg.listeners) {
+    if (l.protocol != config::Protocol::Tcp && l.protocol != config::Protocol::Http)
+      return "the threads backend serves tcp and http listeners only; listener '" + l.name +
              "' is protocol " + std::string(config::toString(l.protocol));
+    if (l.tls)
+      return "the threads backend does not terminate TLS; listener '" + l.name + "' has tls:";
+  }
+  for (const auto& c : cfg.clusters)
+    if (c.tls) {
+      for (const auto& l : cfg.listeners)
+        for (const auto& r : l.routes)
+          if (!r.cluster.empty() && r.cluster == c.name)
+            return "the threads backend does not speak TLS to clusters; cluster '" + c.name +
+                   "' has tls:";
+    }
   return "";
 }
 
 ThreadsServer::ThreadsServer(std::shared_ptr<const config::Config> cfg)
     : cfg_(std::move(cfg)), shared_(std::make_shared<ThreadsShared>()) {
   shared_->cfg = cfg_;
-  for (std::size_t i = 0; i < cfg_->listeners.size(); ++i)
+  for (std::size_t i = 0; i < cfg_->listeners.size(); ++i) {
     shared_->stats.push_back(std::make_unique<net::ListenerStats>());
+    const config::Listener& l = cfg_->listeners[i];
+    shared_->http.push_back(l.protocol == config::Protocol::Http && unsupported(*cfg_).empty()
+                                ? std::make_unique<ThreadsHttpListener>(l)
+                                : nullptr);
+  }
+  for (std::size_t i = 0; i < cfg_->clusters.size(); ++i)
+    shared_->balancers.push_back(
+        std::make_unique<ThreadsBalancer>(cfg_->clusters[i], 0x2545f4914f6cdd1dULL * (i + 1)));
 }
 
 ThreadsServer::~ThreadsServer() {
@@ -89,8 +109,9 @@ void ThreadsServer::start() {
     l->index = i;
     l->cfg = &lc;
     l->fd = r.value();
-    l->balancer = std::make_unique<net::Balancer>(
-        cfg_->clusters[lc.routes.front().cluster_index], 0x9e3779b97f4a7c15ULL * (i + 1));
+    if (lc.protocol == config::Protocol::Tcp)
+      l->balancer = std::make_unique<net::Balancer>(
+          cfg_->clusters[lc.routes.front().cluster_index], 0x9e3779b97f4a7c15ULL * (i + 1));
     sockaddr_storage ss{};
     socklen_t len = sizeof ss;
     ::getsockname(l->fd, reinterpret_cast<sockaddr*>(&ss), &len);
@@ -106,11 +127,12 @@ void ThreadsServer::start() {
     LOG_INFO("listener=%s protocol=%s listening on %s (threads, up to %lu connections)",
              cfg_->listeners[i].name.c_str(),
              std::string(config::toString(cfg_->listeners[i].protocol)).c_str(), bound_[i].c_str(),
-             static_cast<unsigned long>(MaxConnections));
+             static_cast<unsigned long>(maxConnections_));
 }
 
 void ThreadsServer::spawn(ListenerState& l, int client) {
-  auto* start = new ThreadsConnectionStart{shared_, l.index, l.balancer->pick(), client};
+  auto* start =
+      new ThreadsConnectionStart{shared_, l.index, l.balancer ? l.balancer->pick() : 0, client};
   shared_->active.fetch_add(1, std::memory_order_relaxed);
   add(shared_->stats[l.index]->active);
   add(shared_->stats[l.index]->accepted);
@@ -143,6 +165,9 @@ void ThreadsServer::spawn(ListenerState& l, int client) {
 
 void ThreadsServer::acceptLoop(ListenerState& l) {
   const std::string& name = l.cfg->name;
+  // http connections use blocking sockets (timeouts by SO_RCVTIMEO/SO_SNDTIMEO); tcp ones poll.
+  const bool http = l.cfg->protocol == config::Protocol::Http;
+  const int acceptFlags = http ? SOCK_CLOEXEC : SOCK_NONBLOCK | SOCK_CLOEXEC;
   for (;;) {
     pollfd p[2] = {{l.fd, POLLIN, 0}, {acceptStopFd_, POLLIN, 0}};
     const int n = ::poll(p, 2, l.pausedUntil != 0 ? 100 : -1);
@@ -157,7 +182,7 @@ void ThreadsServer::acceptLoop(ListenerState& l) {
     }
     if (n <= 0 || p[0].revents == 0) continue;
     for (int i = 0; i < 64; ++i) {  // then look at the stop eventfd again
-      const int c = ::accept4(l.fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      const int c = ::accept4(l.fd, nullptr, nullptr, acceptFlags);
       if (c < 0) {
         const int err = errno;
         if (err == EAGAIN || err == EWOULDBLOCK) break;
@@ -176,13 +201,22 @@ void ThreadsServer::acceptLoop(ListenerState& l) {
         LOG_WARN("listener=%s: accept: %s", name.c_str(), std::strerror(err));
         break;
       }
-      if (shared_->active.load(std::memory_order_relaxed) >= MaxConnections) {
+      if (shared_->active.load(std::memory_order_relaxed) >= maxConnections_) {
+        if (http) {  // an answer, not a bare close; never blocks the accept thread
+          static constexpr char Busy[] =
+              "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
+              "Content-Length: 24\r\nConnection: close\r\n\r\n503 Service Unavailable\n";
+          ssize_t w = ::send(c, Busy, sizeof Busy - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+          (void)w;
+          ::shutdown(c, SHUT_WR);
+        }
         ::close(c);
         add(shared_->stats[l.index]->acceptErrors);
         if (!l.capLogged)
           LOG_WARN("listener=%s: %lu connections open, the threads backend's cap: closing new "
-                   "clients at once until one ends",
-                   name.c_str(), static_cast<unsigned long>(MaxConnections));
+                   "clients at once until one ends%s",
+                   name.c_str(), static_cast<unsigned long>(maxConnections_),
+                   http ? " (after a 503)" : "");
         l.capLogged = true;
         continue;
       }
@@ -206,6 +240,9 @@ void ThreadsServer::drain() {
   uint64_t one = 1;
   ssize_t w = ::write(acceptStopFd_, &one, sizeof one);
   (void)w;
+  // http: connections between requests end now, the others after their exchange.
+  shared_->draining.store(true);
+  shared_->shutdownIdle();
   drainThread_ = std::thread([this] { watchDrain(); });
 }
 
@@ -223,8 +260,10 @@ void ThreadsServer::watchDrain() {
 void ThreadsServer::stopNow() {
   uint64_t one = 1;
   ssize_t w = ::write(acceptStopFd_, &one, sizeof one);
-  w = ::write(shared_->stopFd, &one, sizeof one);  // every connection thread polls it
+  w = ::write(shared_->stopFd, &one, sizeof one);  // every tcp connection thread polls it
   (void)w;
+  shared_->draining.store(true);
+  shared_->shutdownAll();  // http connection threads block in recv() or send()
   draining_.store(true);
 }
 

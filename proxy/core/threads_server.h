@@ -14,11 +14,14 @@
 //     wake-up per poll() return.
 //   - idle_timeout is the poll() timeout; a drain's end (drain_timeout, or stopNow) is an
 //     eventfd every connection thread polls.
+//   - http listeners: one thread per client connection too, with blocking sockets
+//     (core/threads_http.h): the same parser, router and head rewriting as the loop backends,
+//     a kept-alive upstream connection per thread.
 //   - At most MaxConnections connections (threads) at once. Over it, a new client is accepted
-//     and closed at once, and that is logged once per burst.
+//     and closed at once (an http client gets a 503 first), logged once per burst.
 //
-// tcp listeners only (unsupported() says why a config can't run here). Counters are
-// per listener, shared by its threads (relaxed fetch_add: contention is part of this model).
+// tcp and http listeners without TLS (unsupported() says why a config can't run here). Counters
+// are per listener, shared by its threads (relaxed fetch_add: contention is part of this model).
 // No admin server: the metrics are built on per-worker loops (core::MetricsCollector).
 #pragma once
 
@@ -45,6 +48,8 @@ class ThreadsServer {
   static constexpr uint64_t MaxConnections = 10000;
   // Connection threads need little stack (no recursion, buffers on the heap).
   static constexpr std::size_t StackSize = 256 * 1024;
+  // Tests: a lower cap, set before start().
+  void setMaxConnections(uint64_t n) { maxConnections_ = n; }
 
   // "" if cfg can run on this backend, else why not (for --check and start-up).
   static std::string unsupported(const config::Config& cfg);
@@ -83,6 +88,7 @@ class ThreadsServer {
   int acceptStopFd_ = -1;  // eventfd: written once to stop every accept thread
   std::atomic<unsigned> accepting_{0};
   std::atomic<bool> draining_{false};
+  uint64_t maxConnections_ = MaxConnections;
   std::thread drainThread_;
 };
 

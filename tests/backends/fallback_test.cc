@@ -152,21 +152,32 @@ TEST(AutoFallback, ExplicitIoUringUnderSeccompFailsClearly) {
 #endif
 }
 
-// The threads backend serves tcp listeners only, and says so at --check.
-TEST(ThreadsBackend, CheckRejectsNonTcpListeners) {
+// The threads backend serves tcp and http listeners, and says at --check what it cannot serve.
+TEST(ThreadsBackend, CheckAcceptsTcpAndHttpAndRejectsTheRest) {
   TempDir dir;
-  const std::string cfg = dir.write(
+  const std::string http = dir.write(
       "http.yaml",
       "admin: off\n"
       "listeners:\n"
       "  - { name: web, address: \"127.0.0.1:0\", protocol: http, routes: [ { cluster: be } ] }\n"
       "clusters:\n"
       "  - { name: be, endpoints: [ { address: \"127.0.0.1:1\" } ] }\n");
-  const RunResult plain = runBinary({"--check", "-c", cfg});
-  if (plain.exitCode != 0) GTEST_SKIP() << "this build rejects http listeners: " << plain.err;
-  const RunResult threads = runBinary({"--check", "-c", cfg, "--backend", "threads"});
+  const RunResult h = runBinary({"--check", "-c", http, "--backend", "threads"});
+  EXPECT_EQ(h.exitCode, 0) << h.err;
+  const std::string pass = dir.write(
+      "pass.yaml",
+      "admin: off\n"
+      "listeners:\n"
+      "  - { name: sni, address: \"127.0.0.1:0\", protocol: tls_passthrough,"
+      " routes: [ { cluster: be } ] }\n"
+      "clusters:\n"
+      "  - { name: be, endpoints: [ { address: \"127.0.0.1:1\" } ] }\n");
+  const RunResult plain = runBinary({"--check", "-c", pass});
+  if (plain.exitCode != 0) GTEST_SKIP() << "this build rejects the tls_passthrough config: " << plain.err;
+  const RunResult threads = runBinary({"--check", "-c", pass, "--backend", "threads"});
   EXPECT_EQ(threads.exitCode, 1);
-  EXPECT_NE(threads.err.find("threads backend serves tcp listeners only"), std::string::npos)
+  EXPECT_NE(threads.err.find("threads backend serves tcp and http listeners only"),
+            std::string::npos)
       << threads.err;
   ProxyConfig pc;
   pc.endpoints = {"127.0.0.1:1"};
