@@ -10,6 +10,7 @@
 
 #include "io/epoll_loop.h"
 #include "io/log.h"
+#include "io/thread_syscalls.h"
 #include "io/uring_loop.h"
 
 namespace ringway::core {
@@ -115,9 +116,11 @@ void Worker::run() {
     return;
   }
   wakeFd_.store(loop_->wakeFd());
+  io::setThreadLoop(loop_.get());  // log lines and OpenSSL's getpid() count as its syscalls
   state_.store(State::Serving, std::memory_order_release);
   if (command_.load() != None) onWake();  // a command that came before the loop existed
   loop_->run();
+  io::setThreadLoop(nullptr);
   state_.store(State::Stopped, std::memory_order_release);
   LOG_DEBUG("stopped");
 }

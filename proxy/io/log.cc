@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <ctime>
 
+#include "io/thread_syscalls.h"
+
 namespace ringway::io {
 namespace {
 std::atomic<int> g_level{static_cast<int>(Level::Info)};
@@ -42,6 +44,7 @@ void logf(Level level, const char* fmt, ...) {
   // One write per line so lines from several workers never interleave.
   ssize_t w = ::write(STDERR_FILENO, line, n);
   (void)w;
+  countThreadSyscall();  // a worker's log line is one of its syscalls
 }
 
 }  // namespace ringway::io
