@@ -43,7 +43,9 @@ uint64_t splitmix(uint64_t& x) {
 
 HttpListener::HttpListener(WorkerContext& ctx, const config::Listener& cfg, int listenFd)
     : ctx_(ctx), loop_(ctx.loop), fullConfig_(ctx.config), cfg_(cfg),
-      requestLimits_(requestLimitsOf(cfg)), router_(cfg.routes) {
+      requestLimits_(requestLimitsOf(cfg)), router_(cfg.routes),
+      httpStats_(std::make_unique<HttpStats>(cfg.routes.size(), ctx.config.clusters.size())) {
+  stats_.http = httpStats_.get();
   pools_.resize(ctx.config.clusters.size());
   // Upstream responses get the same strictness but a larger head allowance: the upstream is
   // trusted more than clients, and a big Set-Cookie block should not turn into a 502.
@@ -52,7 +54,9 @@ HttpListener::HttpListener(WorkerContext& ctx, const config::Listener& cfg, int 
   up.maxHeaders = 200;
   for (const config::Route& r : cfg.routes) {
     if (r.cluster.empty() || pools_[r.cluster_index]) continue;
-    pools_[r.cluster_index] = std::make_unique<UpstreamPool>(ctx, r.cluster_index, stats_, up);
+    auto& us = httpStats_->upstream[r.cluster_index];
+    us = std::make_unique<UpstreamStats>();
+    pools_[r.cluster_index] = std::make_unique<UpstreamPool>(ctx, r.cluster_index, stats_, *us, up);
   }
   timespec ts{};
   clock_gettime(CLOCK_REALTIME, &ts);
@@ -252,6 +256,8 @@ Exchange* HttpListener::takeExchange() {
 
 void HttpListener::giveExchange(Exchange* x) {
   x->upHead.reset();
+  x->sentNs = 0;
+  x->status = 0;
   x->requestIdLen = 0;
   if (freeExchanges_.size() < 1024)
     freeExchanges_.push_back(x);

@@ -34,6 +34,8 @@ struct SessionIdleTag {};
 // it: taken when a request is routed to a cluster, given back when its exchange ends.
 struct Exchange {
   io::BufferRef upHead;  // the request head, kept for a connect retry or a resend
+  uint64_t sentNs = 0;   // the request head was queued for the upstream (monotonicNs)
+  uint16_t status = 0;   // the upstream's final status, once its head is in
   uint8_t requestIdLen = 0;
   char requestId[64];    // X-Request-Id, sent upstream and back
 };
@@ -51,6 +53,7 @@ class HttpListener final : public Listener {
   void closeAll() override;
   uint64_t activeSessions() const override;
   ListenerStats& stats() override { return stats_; }
+  HttpStats& httpStats() { return *httpStats_; }
   const config::Listener& config() const override { return cfg_; }
 
   // For sessions.
@@ -92,6 +95,7 @@ class HttpListener final : public Listener {
   HeapPool heap_;
   std::unique_ptr<io::Acceptor> acceptor_;
   ListenerStats stats_;
+  std::unique_ptr<HttpStats> httpStats_;  // stats_.http points here
   List<HttpSession, SessionIdleTag> idle_;        // least recently active first
   List<HttpSession, SessionTimerTag> headerTimers_;  // one duration: armed order = deadline order
   List<HttpSession, SessionTimerTag> deadlines_;     // route timeouts, lingering: scanned

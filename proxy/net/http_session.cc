@@ -61,6 +61,7 @@ void HttpSession::onData(io::Stream&, io::BufferRef data) {
   if (has(Lingering)) return;  // dropped: the answer is out, the connection is closing
   if (reqPhase_ == ReqPhase::Head && !has(HeadBytes)) {
     set(HeadBytes);
+    startNs_ = monotonicNs();
     if (timer_ == TimerKind::None) setTimer(TimerKind::Header, 0);
   }
   if (inq_ == nullptr) inq_ = l_.takeQueue();
@@ -369,11 +370,13 @@ void HttpSession::onRequestHead() {
   if (req.keepAlive()) set(KeepAlive);
   if (req.framing().kind != http::BodyKind::None) set(ReqHasBody);
   if (method_ == http::Method::Connect) {  // a reverse proxy does not open tunnels by CONNECT
+    countError(HttpStats::Error::NotImplemented, 501);
     sendError(501, "connect_not_supported");
     return;
   }
   if (const http::Header* e = http::findHeader(req.headers(), "expect")) {
     if (!http::equalsIgnoreCase(e->value, "100-continue")) {
+      countError(HttpStats::Error::ExpectationFailed, 417);
       sendError(417, "unsupported_expectation");
       return;
     }
@@ -383,6 +386,7 @@ void HttpSession::onRequestHead() {
   const http::RouteInput in = http::routeInput(req);
   route_ = static_cast<int16_t>(l_.router().match(in));
   if (route_ < 0) {
+    countError(HttpStats::Error::NoRoute, 404);
     localError(404, "no_route");
     return;
   }
@@ -391,6 +395,7 @@ void HttpSession::onRequestHead() {
   req.setBodyLimit(limit);
   if (req.framing().kind == http::BodyKind::ContentLength && req.framing().contentLength > limit) {
     // Refused before any of it is read, and before an upstream is bothered.
+    countError(HttpStats::Error::BodyTooLarge, 413);
     sendError(413, "body_too_large");
     return;
   }
@@ -401,6 +406,7 @@ void HttpSession::onRequestHead() {
                  r.direct_response->content_type);
     else
       writeLocal(r.redirect->status, {}, {}, r.redirect->location);
+    countRequest(r.direct_response ? r.direct_response->status : r.redirect->status);
     // A client waiting for 100 Continue will not send its body: don't wait for it.
     if (has(Expect100)) linger();
     return;
@@ -410,6 +416,7 @@ void HttpSession::onRequestHead() {
       method_ == http::Method::Get)
     set(UpgradeAsked);
   if (!buildUpstreamHead()) {
+    countError(HttpStats::Error::HeadTooLarge, 431);
     sendError(431, "head_too_large");
     return;
   }
@@ -429,6 +436,16 @@ void HttpSession::onRequestError() {
     return;
   }
   releaseUpstream(false);
+  HttpStats::Error stat = HttpStats::Error::BadRequest;
+  switch (e.status) {
+    case 413: stat = HttpStats::Error::BodyTooLarge; break;
+    case 414: stat = HttpStats::Error::UriTooLong; break;
+    case 431: stat = HttpStats::Error::HeadTooLarge; break;
+    case 501: stat = HttpStats::Error::NotImplemented; break;
+    case 505: stat = HttpStats::Error::VersionNotSupported; break;
+    default: break;
+  }
+  countError(stat, e.status);
   sendError(e.status, why);
 }
 
@@ -461,6 +478,7 @@ void HttpSession::connectNext() {
   if (up_ == nullptr) {
     LOG_ERROR("listener=%s cluster=%s: upstream socket: %s", l_.config().name.c_str(),
               clusterName(), std::strerror(err));
+    countError(HttpStats::Error::NoUpstreamSocket, 503);
     localError(503, "no_upstream_connection");
   }
 }
@@ -474,6 +492,7 @@ void HttpSession::upConnected(UpstreamConn& c, int err) {
   const config::Cluster& cl = c.pool().cluster();
   const bool timeout = err == -ETIMEDOUT;
   bump(timeout ? l_.stats().connectTimeouts : l_.stats().connectErrors);
+  bump(timeout ? c.pool().stats().connectTimeouts : c.pool().stats().connectErrors);
   const bool retry = attempts_ < cl.endpoints.size() && !has(Closing);
   char rn[32];
   LOG_WARN("listener=%s route=%s cluster=%s endpoint=%s: connect failed: %s (attempt %u of %zu)%s",
@@ -487,7 +506,8 @@ void HttpSession::upConnected(UpstreamConn& c, int err) {
     connectNext();
     return;
   }
-  upstreamFailed(timeout ? 504 : 502, timeout ? "connect_timeout" : "connect_failed");
+  upstreamFailed(timeout ? 504 : 502, timeout ? "connect_timeout" : "connect_failed",
+                 timeout ? HttpStats::Error::ConnectTimeout : HttpStats::Error::ConnectFailed);
 }
 
 void HttpSession::onUpstreamReady() {
@@ -501,6 +521,7 @@ void HttpSession::onUpstreamReady() {
   } else {
     writeUp(std::move(x_->upHead));
   }
+  x_->sentNs = monotonicNs();
   if (has(Expect100)) {
     clear(Expect100);
     writeClient(l_.heap().copy("HTTP/1.1 100 Continue\r\n\r\n"));
@@ -533,6 +554,8 @@ void HttpSession::upData(UpstreamConn& c, io::BufferRef b) {
     set(UpDirty);
     return;
   }
+  if (!has(RespBytes) && x_ != nullptr && x_->sentNs != 0)
+    c.pool().stats().responseDuration.observe(monotonicNs() - x_->sentNs);
   set(RespBytes);
   http::Parser& p = c.parser();
   const std::size_t size = b.size();
@@ -587,7 +610,7 @@ void HttpSession::responseError(UpstreamConn& c) {
     abortExchange(why);
     return;
   }
-  upstreamFailed(502, why);
+  upstreamFailed(502, why, HttpStats::Error::UpstreamInvalid);
 }
 
 bool HttpSession::onResponseHead(UpstreamConn& c) {
@@ -596,7 +619,7 @@ bool HttpSession::onResponseHead(UpstreamConn& c) {
   if (status < 200) {
     if (status == 101) {
       if (!has(UpgradeAsked)) {
-        upstreamFailed(502, "unexpected_101");
+        upstreamFailed(502, "unexpected_101", HttpStats::Error::UpstreamInvalid);
         return false;
       }
       startTunnel();
@@ -608,6 +631,7 @@ bool HttpSession::onResponseHead(UpstreamConn& c) {
     return true;
   }
   x_->upHead.reset();
+  x_->status = status;
   set(RespStarted);
   writeResponseHead(p);
   return true;
@@ -615,6 +639,7 @@ bool HttpSession::onResponseHead(UpstreamConn& c) {
 
 void HttpSession::onResponseComplete(bool clean) {
   set(RespDone);
+  if (x_ != nullptr) countRequest(x_->status);
   if (timer_ == TimerKind::Route) clearTimer();
   const bool reusable =
       clean && !has(UpDirty) && up_ != nullptr && up_->parser().keepAlive() &&
@@ -656,7 +681,8 @@ void HttpSession::upReadEnd(UpstreamConn& c, int err) {
       return;
     }
     if (retryOnFresh("closed")) return;
-    upstreamFailed(502, has(RespBytes) ? "upstream_closed_mid_head" : "upstream_closed");
+    upstreamFailed(502, has(RespBytes) ? "upstream_closed_mid_head" : "upstream_closed",
+                   HttpStats::Error::UpstreamClosed);
     return;
   }
   if (err == -ECONNRESET) bump(l_.stats().resets);
@@ -665,7 +691,7 @@ void HttpSession::upReadEnd(UpstreamConn& c, int err) {
     return;
   }
   if (retryOnFresh("was reset")) return;
-  upstreamFailed(502, "upstream_reset");
+  upstreamFailed(502, "upstream_reset", HttpStats::Error::UpstreamReset);
 }
 
 void HttpSession::upWritable(UpstreamConn& c) {
@@ -686,7 +712,7 @@ void HttpSession::upWriteError(UpstreamConn& c, int err) {
     return;
   }
   if (retryOnFresh("failed a write")) return;
-  upstreamFailed(502, "upstream_write_failed");
+  upstreamFailed(502, "upstream_write_failed", HttpStats::Error::UpstreamWriteFailed);
 }
 
 void HttpSession::upClosed(UpstreamConn& c) {
@@ -697,7 +723,7 @@ void HttpSession::upClosed(UpstreamConn& c) {
   if (has(RespStarted))
     abortExchange("upstream_closed");
   else
-    upstreamFailed(502, "upstream_closed");
+    upstreamFailed(502, "upstream_closed", HttpStats::Error::UpstreamClosed);
 }
 
 void HttpSession::releaseUpstream(bool reusable) {
@@ -708,17 +734,22 @@ void HttpSession::releaseUpstream(bool reusable) {
   c->pool().release(*c, reusable, has(Tunnel) ? io::CloseMode::Graceful : io::CloseMode::Now);
 }
 
-void HttpSession::upstreamFailed(int status, const char* reason) {
+void HttpSession::upstreamFailed(int status, const char* reason, HttpStats::Error why) {
   if (has(RespStarted)) {
     abortExchange(reason);
     return;
   }
+  countError(why, static_cast<uint16_t>(status));
   localError(static_cast<uint16_t>(status), reason);
 }
 
 void HttpSession::abortExchange(const char* reason) {
   // The response head is out: the client can only learn of the failure from a truncated
   // body (Content-Length or chunked) and the close.
+  if (!has(RespDone)) {
+    if (x_ != nullptr && x_->status != 0) countRequest(x_->status);  // as the client saw it
+    statAdd(l_.httpStats().errors[static_cast<std::size_t>(HttpStats::Error::ResponseAborted)]);
+  }
   logError(0, reason);
   releaseUpstream(false);
   closeClient(io::CloseMode::Graceful);
@@ -740,6 +771,7 @@ void HttpSession::endExchange(bool upReusable) {
   }
   if (inq_ != nullptr && inq_->count > 0) {
     set(HeadBytes);
+    startNs_ = monotonicNs();  // a pipelined request's time starts when it is taken up
     setTimer(TimerKind::Header, 0);
   }
   pumpClient();
@@ -751,7 +783,9 @@ void HttpSession::startTunnel() {
   set(Tunnel | RespStarted);
   clearTimer();
   x_->upHead.reset();
+  x_->status = 101;
   writeInterim(up_->parser());
+  countRequest(101);  // the exchange ends here; the tunnel's bytes are not timed
   // Bytes the client sent after its request (held as a "pipelined" request) go up now.
   while (inq_ != nullptr && inq_->count > 0) {
     io::BufferRef& b = inq_->at(0);
@@ -785,7 +819,7 @@ void HttpSession::onIdleTimeout() {
   }
   if (has(Proxying) && !has(RespStarted) && reqPhase_ != ReqPhase::Head) {
     clear(KeepAlive);
-    upstreamFailed(504, "idle_timeout");
+    upstreamFailed(504, "idle_timeout", HttpStats::Error::IdleTimeout);
     return;
   }
   closeNow();
@@ -810,6 +844,7 @@ void HttpSession::onTimer() {
   switch (k) {
     case TimerKind::Header:
       if (has(HeadBytes)) {
+        countError(HttpStats::Error::HeaderTimeout, 408);
         sendError(408, "request_header_timeout");
       } else {
         closeClient(io::CloseMode::Now);  // nothing was asked: nothing to answer
@@ -817,7 +852,7 @@ void HttpSession::onTimer() {
       return;
     case TimerKind::Route:
       clear(KeepAlive);
-      upstreamFailed(504, "route_timeout");
+      upstreamFailed(504, "route_timeout", HttpStats::Error::UpstreamTimeout);
       return;
     case TimerKind::Linger:
       closeClient(io::CloseMode::Now);
@@ -895,6 +930,45 @@ const char* HttpSession::routeName(char* buf, std::size_t n) const {
   if (!r->name.empty()) return r->name.c_str();
   std::snprintf(buf, n, "#%d", route_);
   return buf;
+}
+
+namespace {
+
+std::size_t methodIndex(http::Method m) {
+  switch (m) {  // HttpStats::kMethodNames' order
+    case http::Method::Get: return 0;
+    case http::Method::Head: return 1;
+    case http::Method::Post: return 2;
+    case http::Method::Put: return 3;
+    case http::Method::Delete: return 4;
+    case http::Method::Patch: return 5;
+    case http::Method::Options: return 6;
+    case http::Method::Connect: return 7;
+    case http::Method::Trace: return 8;
+    case http::Method::Other: break;
+  }
+  return 9;
+}
+
+}  // namespace
+
+void HttpSession::countRequest(uint16_t status) {
+  if (has(Counted)) return;
+  set(Counted);
+  HttpStats& hs = l_.httpStats();
+  const std::size_t slot =
+      route_ < 0 ? hs.routeSlots - 1 : static_cast<std::size_t>(route_);
+  // A head that did not parse (or never ended) has no method we could trust: OTHER.
+  const std::size_t method = reqPhase_ == ReqPhase::Head ? HttpStats::kMethods - 1 : methodIndex(method_);
+  const std::size_t cls = status >= 100 && status < 600 ? status / 100 - 1 : HttpStats::kClasses - 1;
+  statAdd(hs.request(slot, method, cls));
+  const uint64_t now = monotonicNs();
+  hs.durations[slot].observe(startNs_ != 0 && now > startNs_ ? now - startNs_ : 0);
+}
+
+void HttpSession::countError(HttpStats::Error why, uint16_t status) {
+  statAdd(l_.httpStats().errors[static_cast<std::size_t>(why)]);
+  countRequest(status);
 }
 
 const char* HttpSession::clusterName() const {

@@ -73,6 +73,7 @@ class HttpSession final : public io::StreamHandler,
     ReqHasBody = 1u << 24,
     RespBytes = 1u << 25,    // some bytes of the upstream's answer arrived
     UpEof = 1u << 26,        // tunnel: the upstream sent its FIN
+    Counted = 1u << 27,      // the request is in http_requests_total
   };
   // What survives from one exchange to the next on a keep-alive connection.
   static constexpr uint32_t ConnectionBits = ClientReading | Pumping | Repump | ClientEof;
@@ -115,7 +116,7 @@ class HttpSession final : public io::StreamHandler,
   void connectNext();
   void onUpstreamReady();
   bool retryOnFresh(const char* why);
-  void upstreamFailed(int status, const char* reason);
+  void upstreamFailed(int status, const char* reason, HttpStats::Error why);
   bool onResponseHead(UpstreamConn& c);
   void onResponseComplete(bool reusable);
   void releaseUpstream(bool reusable);
@@ -150,6 +151,12 @@ class HttpSession final : public io::StreamHandler,
   const char* routeName(char* buf, std::size_t n) const;
   const char* clusterName() const;
 
+  // Metrics (http_session.cc). Each request is counted once, when its response is complete
+  // (the last byte queued for the client) or known to fail; call before writing a local answer:
+  // writing it may start the next pipelined request.
+  void countRequest(uint16_t status);
+  void countError(HttpStats::Error why, uint16_t status);
+
   bool has(uint32_t b) const { return (bits_ & b) != 0; }
   void set(uint32_t b) { bits_ |= b; }
   void clear(uint32_t b) { bits_ &= ~b; }
@@ -178,6 +185,7 @@ class HttpSession final : public io::StreamHandler,
   uint8_t peer_[16];              // client address, read once for X-Forwarded-For
   uint8_t peerFamily_ = 0;        // 0: not read yet
   uint32_t closeQueued_ = 0;      // bytes still queued at a graceful close's last check
+  uint64_t startNs_ = 0;          // the request's first byte came (monotonicNs)
 };
 
 }  // namespace ringway::net

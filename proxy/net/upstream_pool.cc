@@ -32,6 +32,7 @@ void UpstreamConn::close(io::CloseMode mode) {
 
 void UpstreamConn::onConnect(io::Stream&, int err) {
   connected_ = err == 0;
+  if (connected_) pool_.ustats_.connectDuration.observe(monotonicNs() - connectStartNs_);
   if (owner_ != nullptr) owner_->upConnected(*this, err);
 }
 
@@ -76,10 +77,10 @@ void UpstreamConn::onClosed(io::Stream&) {
 // UpstreamPool
 
 UpstreamPool::UpstreamPool(WorkerContext& ctx, std::size_t clusterIndex, ListenerStats& stats,
-                           const http::Limits& responseLimits)
+                           UpstreamStats& ustats, const http::Limits& responseLimits)
     : ctx_(ctx), loop_(ctx.loop), clusterIndex_(clusterIndex),
       cluster_(ctx.config.clusters[clusterIndex]), balancer_(*ctx.balancers[clusterIndex]),
-      stats_(stats), limits_(responseLimits) {}
+      stats_(stats), ustats_(ustats), limits_(responseLimits) {}
 
 UpstreamPool::~UpstreamPool() { RINGWAY_ASSERT(all_.empty()); }
 
@@ -89,6 +90,7 @@ UpstreamConn* UpstreamPool::takeIdle(UpstreamOwner& o) {
     if (c->stream_->closing()) continue;  // on its way out; its onClosed unlinks it from all_
     c->owner_ = &o;
     ++c->uses_;
+    bump(ustats_.reuses);
     return c;
   }
   return nullptr;
@@ -100,6 +102,7 @@ UpstreamConn* UpstreamPool::connect(UpstreamOwner& o, std::size_t endpoint, int*
   if (!fd.ok()) {
     *err = fd.error().code;
     bump(stats_.connectErrors);
+    bump(ustats_.connectErrors);
     return nullptr;
   }
   // TLS to the cluster when it says so: connect() then includes the handshake.
@@ -108,6 +111,7 @@ UpstreamConn* UpstreamPool::connect(UpstreamOwner& o, std::size_t endpoint, int*
   if (!s) {
     *err = ENOMEM;
     bump(stats_.connectErrors);
+    bump(ustats_.connectErrors);
     return nullptr;
   }
   auto* c = new UpstreamConn(*this, std::move(s), static_cast<uint16_t>(endpoint), limits_);
@@ -116,6 +120,9 @@ UpstreamConn* UpstreamPool::connect(UpstreamOwner& o, std::size_t endpoint, int*
   all_.pushBack(*c);
   ++connects_;
   bump(stats_.upstreamActive);
+  bump(ustats_.connects);
+  bump(ustats_.active);
+  c->connectStartNs_ = monotonicNs();
   c->stream_->connect(a.sa(), a.length, static_cast<uint64_t>(cluster_.connect_timeout.count()));
   return c;
 }
@@ -170,6 +177,7 @@ void UpstreamPool::closed(UpstreamConn& c) {
   idle_.unlink(c);
   all_.unlink(c);
   sub(stats_.upstreamActive);
+  sub(ustats_.active);
   loop_.defer(c);  // freed after this batch, never inside its own callback
 }
 

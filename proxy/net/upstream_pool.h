@@ -70,6 +70,7 @@ class UpstreamConn final : public io::StreamHandler,
   UpstreamOwner* owner_ = nullptr;
   http::Parser parser_;
   uint64_t idleSince_ = 0;
+  uint64_t connectStartNs_ = 0;  // CLOCK_MONOTONIC, for upstream_connect_duration_seconds
   uint32_t uses_ = 0;
   uint16_t endpoint_;
   bool connected_ = false;
@@ -79,8 +80,9 @@ class UpstreamConn final : public io::StreamHandler,
 class UpstreamPool {
  public:
   // ctx: the worker's, for TLS to the cluster (net::upstreamStream) when it has `tls:`.
+  // ustats: this listener's counters for the cluster (HttpStats::upstream), outliving the pool.
   UpstreamPool(WorkerContext& ctx, std::size_t clusterIndex, ListenerStats& stats,
-               const http::Limits& responseLimits);
+               UpstreamStats& ustats, const http::Limits& responseLimits);
   ~UpstreamPool();
 
   const config::Cluster& cluster() const { return cluster_; }
@@ -102,6 +104,7 @@ class UpstreamPool {
   std::size_t live() const { return all_.size(); }
   std::size_t idle() const { return idle_.size(); }
   uint64_t connects() const { return connects_; }
+  UpstreamStats& stats() { return ustats_; }
 
  private:
   friend class UpstreamConn;
@@ -113,6 +116,7 @@ class UpstreamPool {
   const config::Cluster& cluster_;
   Balancer& balancer_;
   ListenerStats& stats_;
+  UpstreamStats& ustats_;
   http::Limits limits_;
   List<UpstreamConn, IdleTag> idle_;  // oldest first
   List<UpstreamConn, AllTag> all_;    // every connection not yet closed
