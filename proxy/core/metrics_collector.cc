@@ -1,7 +1,10 @@
 #include "core/metrics_collector.h"
 
+#include <openssl/crypto.h>
+
 #include <array>
 #include <iterator>
+#include <optional>
 #include <string>
 
 #include "core/metrics_internal.h"
@@ -9,7 +12,12 @@
 #include "core/worker.h"
 #include "io/ring.h"
 #include "metrics/family.h"
+#include "metrics/process.h"
 #include "metrics/uring_ops.h"
+
+#ifndef RINGWAY_LIBURING_VERSION // set by CMakeLists.txt from pkg-config
+#define RINGWAY_LIBURING_VERSION "unknown"
+#endif
 
 namespace ringway::core {
 
@@ -58,6 +66,45 @@ const char* workerStateName(Worker::State s) {
 }
 
 namespace {
+
+// ringway_start_time_seconds, ringway_config_reloads_total and the standard process_* metrics
+// (from /proc/self, read here on the scraping thread).
+void processFamilies(std::vector<prometheus::MetricFamily>& out) {
+  const std::optional<metrics::ProcessSample> p = metrics::readProcess();
+  auto start = metrics::gaugeFamily("ringway_start_time_seconds",
+                                    "When the process started, in seconds since the epoch.");
+  // Reload is not built yet: both results stay 0 so dashboards and alerts have the series.
+  auto reloads = metrics::counterFamily(
+      "ringway_config_reloads_total",
+      "Configuration reloads by result (success, failure). Reload is not implemented: always 0.");
+  addCounter(reloads, {{"result", "success"}}, 0);
+  addCounter(reloads, {{"result", "failure"}}, 0);
+  auto cpu = metrics::counterFamily("process_cpu_seconds_total",
+                                    "Total user and system CPU time spent in seconds.");
+  auto rss = metrics::gaugeFamily("process_resident_memory_bytes", "Resident memory size in bytes.");
+  auto vsz = metrics::gaugeFamily("process_virtual_memory_bytes", "Virtual memory size in bytes.");
+  auto fds = metrics::gaugeFamily("process_open_fds", "Number of open file descriptors.");
+  auto maxFds = metrics::gaugeFamily("process_max_fds", "Maximum number of open file descriptors.");
+  auto started = metrics::gaugeFamily("process_start_time_seconds",
+                                      "Start time of the process since unix epoch in seconds.");
+  if (p) {
+    addGauge(start, {}, p->startTimeSeconds);
+    addCounter(cpu, {}, p->cpuSeconds);
+    addGauge(rss, {}, p->residentBytes);
+    addGauge(vsz, {}, p->virtualBytes);
+    if (p->openFds)
+      addGauge(fds, {}, *p->openFds);
+    if (p->maxFds)
+      addGauge(maxFds, {}, *p->maxFds);
+    addGauge(started, {}, p->startTimeSeconds);
+  }
+  for (auto* f : {&start, &reloads, &cpu, &rss, &vsz, &fds, &maxFds, &started})
+    out.push_back(std::move(*f));
+}
+
+constexpr Worker::State kStates[] = {Worker::State::Starting, Worker::State::Serving,
+                                     Worker::State::Failed, Worker::State::Draining,
+                                     Worker::State::Stopped};
 
 constexpr Worker::State kStates[] = {Worker::State::Starting, Worker::State::Serving,
                                      Worker::State::Failed, Worker::State::Draining,
@@ -111,6 +158,10 @@ void listenerFamilies(const Server& server, std::vector<prometheus::MetricFamily
     addCounter(errors, {{"listener", lc.name}, {"reason", "accept"}}, acceptErr);
     addCounter(errors, {{"listener", lc.name}, {"reason", "reset"}}, resets);
     addCounter(errors, {{"listener", lc.name}, {"reason", "idle_timeout"}}, idle);
+    if (lc.protocol == config::Protocol::Http) {  // per cluster: its routes may name several
+      httpUpstreamSamples(server, i, connectErrors, upstreamActive);
+      continue;
+    }
     addCounter(connectErrors, {{"cluster", cluster}, {"listener", lc.name}, {"reason", "error"}},
                connErr);
     addCounter(connectErrors, {{"cluster", cluster}, {"listener", lc.name}, {"reason", "timeout"}},
@@ -232,9 +283,16 @@ std::vector<prometheus::MetricFamily> MetricsCollector::Collect() const {
   std::vector<prometheus::MetricFamily> out;
   auto info = metrics::gaugeFamily("ringway_build_info",
                                    "Always 1; the labels say which ringway is running.");
-  addGauge(info, {{"backend", backendName(server_)}, {"version", RINGWAY_VERSION}}, 1);
+  addGauge(info,
+           {{"backend", backendName(server_)},
+            {"liburing", RINGWAY_LIBURING_VERSION},
+            {"openssl", OpenSSL_version(OPENSSL_VERSION_STRING)},
+            {"version", RINGWAY_VERSION}},
+           1);
   out.push_back(std::move(info));
+  processFamilies(out);
   listenerFamilies(server_, out);
+  httpFamilies(server_, out);
   tlsFamilies(server_, out);
   workerFamilies(server_, out);
   return out;

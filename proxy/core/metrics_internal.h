@@ -31,4 +31,16 @@ inline double load(const std::atomic<uint64_t>& c) {
 // TLS families (metrics_tls.cc), for listeners that terminate or pass through TLS.
 void tlsFamilies(const Server& server, std::vector<prometheus::MetricFamily>& out);
 
+// HTTP families (metrics_http.cc): requests, durations, errors of protocol: http listeners and
+// their clusters' connects, reuses and response times.
+void httpFamilies(const Server& server, std::vector<prometheus::MetricFamily>& out);
+// An http listener's upstream connect errors and active connections, one sample per cluster
+// its routes name (the per-listener counters mix clusters).
+void httpUpstreamSamples(const Server& server, std::size_t listener,
+                         prometheus::MetricFamily& connectErrors,
+                         prometheus::MetricFamily& upstreamActive);
+// The route label of each of l's routes: its name when it has one that is unique in the
+// listener and not all digits, else its index ("0", "1", ...).
+std::vector<std::string> routeLabels(const config::Listener& l);
+
 } // namespace ringway::core

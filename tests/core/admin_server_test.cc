@@ -120,7 +120,9 @@ TEST(AdminServer, CountersMoveByWhatWasSent) {
     EXPECT_EQ(value(m, "ringway_worker_loop_batch_cqes_sum{" + id(w) + "}"),
               sumOf(m, "ringway_io_uring_cqes_total", {id(w)}));
   }
-  EXPECT_EQ(value(m, R"(ringway_build_info{backend="io_uring",version=")" RINGWAY_VERSION R"("})"),
+  // liburing and openssl labels too: match the ones that matter here.
+  EXPECT_EQ(sumOf(m, "ringway_build_info",
+                  {"backend=\"io_uring\"", "version=\"" RINGWAY_VERSION "\""}),
             1);
 }
 
@@ -175,7 +177,9 @@ TEST(AdminServer, EpollBackendReportsNoRingFamilies) {
     m = get(p.admin_address(), "/metrics").body;
     return sample(m, R"(ringway_downstream_connections_active{listener="alpha"})") == 0.0;
   })) << m;
-  EXPECT_EQ(value(m, R"(ringway_build_info{backend="epoll",version=")" RINGWAY_VERSION R"("})"), 1);
+  EXPECT_EQ(
+      sumOf(m, "ringway_build_info", {"backend=\"epoll\"", "version=\"" RINGWAY_VERSION "\""}),
+      1);
   EXPECT_EQ(value(m, R"(ringway_downstream_connections_total{listener="alpha"})"), 3);
   EXPECT_EQ(value(m, R"(ringway_downstream_bytes_total{direction="rx",listener="alpha"})"), 60'000);
   EXPECT_EQ(value(m, R"(ringway_downstream_bytes_total{direction="tx",listener="alpha"})"), 60'000);
