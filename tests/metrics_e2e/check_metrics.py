@@ -18,9 +18,8 @@ def run(binary, tmp):
     if promtool is None:
         log("SKIP: promtool is not installed (Debian package prometheus)")
         return harness.SKIP
-    backends = harness.Backends()
-    cert, key = harness.make_cert(tmp)
-    rw = harness.Ringway(binary, harness.config_yaml(backends, cert, key), tmp)
+    backends = harness.Backends(tmp)
+    rw = harness.Ringway(binary, harness.config_yaml(backends), tmp)
     try:
         counts = harness.mixed_load(rw, 1.0)
         log("traffic:", counts)

@@ -121,17 +121,32 @@ def _http(c):
                   % (status, len(body), body))
 
 
+def _tls_echo(ctx):
+    def handle(c):
+        with ctx.wrap_socket(c, server_side=True) as s:
+            _echo(s)
+    return handle
+
+
 class Backends:
-    def __init__(self):
+    """An HTTP backend, a TCP echo, a TLS echo (for a cluster reached over TLS) and a port
+    nothing listens on. The TLS echo and ringway's TLS listener share a self-signed
+    certificate made here (self.cert, self.key)."""
+
+    def __init__(self, tmp):
+        self.cert, self.key = make_cert(tmp)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(self.cert, self.key)
         self.http = _Server(_http)
         self.echo = _Server(_echo)
-        self.http.start()
-        self.echo.start()
+        self.tls_echo = _Server(_tls_echo(ctx))
+        for s in (self.http, self.echo, self.tls_echo):
+            s.start()
         self.dead_port = free_port()  # nothing listens: connects are refused
 
     def stop(self):
-        self.http.stop()
-        self.echo.stop()
+        for s in (self.http, self.echo, self.tls_echo):
+            s.stop()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -149,7 +164,8 @@ def make_cert(tmp):
     return cert, key
 
 
-def config_yaml(backends, cert, key, workers=2):
+def config_yaml(backends, workers=2):
+    cert, key = backends.cert, backends.key
     return f"""workers: {workers}
 log_level: info
 admin: {{ address: "127.0.0.1:0" }}
@@ -171,19 +187,31 @@ listeners:
     tls:
       certificates: [ {{ cert: "{cert}", key: "{key}", server_names: ["metrics.test"] }} ]
     routes: [ {{ name: app, cluster: app }} ]
+  - name: up
+    address: "127.0.0.1:0"
+    protocol: tcp
+    routes: [ {{ cluster: tls_up }} ]
+  - name: up_bad
+    address: "127.0.0.1:0"
+    protocol: tcp
+    routes: [ {{ cluster: tls_bad }} ]
 clusters:
   - {{ name: app, endpoints: [ {{ address: "127.0.0.1:{backends.http.port}" }} ],
       keepalive: {{ max_idle: 8, idle_timeout: 30s }} }}
   - {{ name: dead, endpoints: [ {{ address: "127.0.0.1:{backends.dead_port}" }} ],
       connect_timeout: 500ms }}
   - {{ name: echo, endpoints: [ {{ address: "127.0.0.1:{backends.echo.port}" }} ] }}
+  - {{ name: tls_up, endpoints: [ {{ address: "127.0.0.1:{backends.tls_echo.port}" }} ],
+      tls: {{ verify: false }} }}
+  - {{ name: tls_bad, endpoints: [ {{ address: "127.0.0.1:{backends.echo.port}" }} ],
+      tls: {{ verify: false }} }}
 """
 
 
 class Ringway:
     """The built binary with its own config; addresses read back from its log."""
 
-    def __init__(self, binary, yaml_text, tmp, expect=("web", "l4", "secure")):
+    def __init__(self, binary, yaml_text, tmp, expect=("web", "l4", "secure", "up", "up_bad")):
         self.cfg = os.path.join(tmp, "ringway.yaml")
         with open(self.cfg, "w") as f:
             f.write(yaml_text)
@@ -286,7 +314,10 @@ def tcp_echo(addr, payload):
         s.sendall(payload)
         got = b""
         while len(got) < len(payload):
-            d = s.recv(65536)
+            try:
+                d = s.recv(65536)
+            except ConnectionResetError:
+                break
             if not d:
                 break
             got += d
@@ -318,15 +349,20 @@ def tls_handshakes(addr, n):
 
 def mixed_load(rw, seconds, stop_event=None):
     """A bounded mix of everything the dashboard shows: HTTP 2xx/4xx/5xx, direct responses,
-    a dead cluster (502), L4 echo, TLS full and resumed handshakes."""
+    a dead cluster (502), L4 echo, TLS full and resumed handshakes, a client that is not TLS,
+    L4 to a cluster over TLS, and to one whose endpoint does not speak TLS."""
     end = time.monotonic() + seconds
     counts = {"http": 0, "tcp": 0, "tls": 0}
-    web, l4, secure = rw.addr("web"), rw.addr("l4"), rw.addr("secure")
+    web, l4, secure, up = rw.addr("web"), rw.addr("l4"), rw.addr("secure"), rw.addr("up")
     while time.monotonic() < end and not (stop_event and stop_event.is_set()):
         st = http_requests(web, ["/app/a"] * 20 + ["/", "/app/status/404", "/app/status/503",
                                                     "/dead/x"])
         counts["http"] += len(st)
         counts["tcp"] += sum(tcp_echo(l4, os.urandom(2048)) for _ in range(3))
+        counts["tls_up"] = counts.get("tls_up", 0) + tcp_echo(up, os.urandom(2048))
+        # The plain echo behind a cluster over TLS: the upstream handshake fails.
+        counts["tls_up_failed"] = counts.get("tls_up_failed", 0) + (
+            not tcp_echo(rw.addr("up_bad"), b"x" * 64))
         counts["tls"] += 2
         tls_handshakes(secure, 2)
         # Plain HTTP on the TLS port: a failed handshake (result="failure", reason not TLS).

@@ -127,9 +127,8 @@ def run(binary, tmp):
         log("SKIP: perf stat -e raw_syscalls:sys_enter is not permitted here:", why)
         return harness.SKIP
 
-    backends = harness.Backends()
-    cert, key = harness.make_cert(tmp)
-    rw = harness.Ringway(binary, harness.config_yaml(backends, cert, key, workers=1), tmp)
+    backends = harness.Backends(tmp)
+    rw = harness.Ringway(binary, harness.config_yaml(backends, workers=1), tmp)
     perfc = None
     try:
         tid = worker_tid(rw.proc.pid)
