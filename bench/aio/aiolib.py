@@ -37,6 +37,7 @@ class Lab:
         self.tmp = Path(tmp)
         self.logs = self.tmp / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
+        self.http_port = procs.free_port()
         self.rrload = self.tmp / "rrload"
         subprocess.run(["g++", "-O2", "-std=c++20", "-o", self.rrload, here / "rrload.cc"],
                        check=True)
@@ -49,9 +50,41 @@ class Lab:
                            CLIENT_CPUS, self.logs)
         rr = procs.Proc("upstream-rrload", [self.rrload, "server", "--port", self.rr_port],
                         CLIENT_CPUS, self.logs)
-        self.procs = [iperf, rr]
+        nginx = self._nginx()
+        self.procs = [iperf, rr, nginx]
         procs.wait_port(self.iperf_port, proc=iperf)
         procs.wait_port(self.rr_port, proc=rr)
+        procs.wait_port(self.http_port, proc=nginx)
+
+    def _nginx(self):
+        """The HTTP upstream: nginx (one worker, no access log, keep-alive without limits)
+        answering /small with 100 bytes from its config (its worker runs as nobody and could
+        not read files in our 0700 temp dir), on the client CPU like the other upstreams."""
+        prefix = self.tmp / "nginx"
+        (prefix / "logs").mkdir(parents=True, exist_ok=True)
+        fds = peers.fd_budget()
+        conf = prefix / "nginx.conf"
+        conf.write_text(f"""
+worker_processes 1;
+worker_rlimit_nofile {fds};
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+events {{ worker_connections {fds - 100}; }}
+http {{
+  access_log off;
+  default_type application/octet-stream;
+  tcp_nodelay on;
+  keepalive_requests 1000000000; keepalive_timeout 300s;
+  client_body_temp_path {prefix}/tmp; proxy_temp_path {prefix}/tmp;
+  fastcgi_temp_path {prefix}/tmp; uwsgi_temp_path {prefix}/tmp; scgi_temp_path {prefix}/tmp;
+  server {{
+    listen 127.0.0.1:{self.http_port} backlog=4096;
+    location = /small {{ return 200 "{peers.SMALL_BODY.decode()}"; }}
+  }}
+}}
+""")
+        return procs.Proc("upstream-nginx", ["nginx", "-p", prefix, "-c", conf, "-g",
+                                             "daemon off;"], CLIENT_CPUS, self.logs)
 
     def stop(self):
         for p in self.procs:
@@ -60,7 +93,8 @@ class Lab:
 
 class Proxy:
     """One ringway process on one backend, pinned to the proxy CPU, with three tcp listeners:
-    l4 (to iperf3), rr (to rrload), idle (to rrload, only ever held open)."""
+    l4 (to iperf3), rr (to rrload), idle (to rrload, only ever held open), and an http
+    listener (to nginx)."""
 
     def __init__(self, lab, binary, backend, io=None, tag=""):
         self.lab, self.binary, self.backend = lab, binary, backend
@@ -86,12 +120,20 @@ class Proxy:
             ' routes: [ { cluster: rr } ] }',
             f'  - {{ name: idle, address: "127.0.0.1:{p["idle"]}", protocol: tcp,'
             ' routes: [ { cluster: rr } ] }',
+            f'  - {{ name: http, address: "127.0.0.1:{p["http"]}", protocol: http,'
+            ' routes: [ { cluster: web } ] }',
             "clusters:",
             f'  - {{ name: iperf, endpoints: [ {{ address: "127.0.0.1:{lab.iperf_port}" }} ] }}',
-            f'  - {{ name: rr, endpoints: [ {{ address: "127.0.0.1:{lab.rr_port}" }} ] }}', ""])
+            f'  - {{ name: rr, endpoints: [ {{ address: "127.0.0.1:{lab.rr_port}" }} ] }}',
+            # Every backend keeps its upstream connections: the loop backends' pools hold as
+            # many idle ones as there are clients (the default 64 would close and reopen them
+            # at 1,000 connections); the threads backend keeps one per connection thread. Idle
+            # ones close after 1 s, so a cell ends with the descriptors it started with.
+            f'  - {{ name: web, endpoints: [ {{ address: "127.0.0.1:{lab.http_port}" }} ],'
+            ' keepalive: { max_idle: 10000, idle_timeout: 1s } }', ""])
 
     def start(self):
-        self.ports = {k: procs.free_port() for k in ("l4", "rr", "idle")}
+        self.ports = {k: procs.free_port() for k in ("l4", "rr", "idle", "http")}
         # The threads backend has no admin server (proxy/core/threads_server.h).
         self.admin = procs.free_port() if self.backend != "threads" else None
         conf = self.lab.tmp / f"ringway-{self.name}.yaml"
@@ -321,6 +363,59 @@ def rr(lab, proxy, conns, duration, req=64, resp=100, perf=False, ready_timeout=
         res["zc_sends_per_req"] = zc / n
         res["zc_copied_pct"] = 100 * copied / zc if zc else None
     return res, f"$ {' '.join(argv)}\n{ready}\n{line}\n{w['perf_raw']}\nmetrics delta {w['metrics']}"
+
+
+def http(lab, proxy, conns, duration, perf=False):
+    """wrk -t1 -cN --latency through the http listener to nginx's /small (100 bytes), keep-alive.
+
+    The counters (CPU, context switches, perf syscalls) are read over an inner window, once
+    every connection is open and before wrk ends: the threads backend's connection threads
+    exist only while wrk's connections do, and their counts leave with them. Per request =
+    counter delta / (wrk's req/s x window); req/s and p99 are wrk's, over its whole run."""
+    ramp = 1.0 if conns <= 1000 else 3.0
+    total = ramp + duration + 1.0
+    url = f"http://127.0.0.1:{proxy.ports['http']}/small"
+    argv = ["taskset", "-c", CLIENT_CPUS, "wrk", "-t1", f"-c{conns}", f"-d{total:.0f}s",
+            "--latency", "--timeout", "10s", url]
+    wrk = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        # Ramp: until the proxy holds a descriptor per client (or the ramp time is up).
+        end = time.monotonic() + ramp
+        while time.monotonic() < end and proxy.fds() < proxy.base_fds + conns:
+            time.sleep(0.05)
+        time.sleep(max(0.0, end - time.monotonic()))
+        open_fds = proxy.fds() - proxy.base_fds
+        _, w = _window(proxy, lambda: time.sleep(duration), duration, perf)
+        out, err = wrk.communicate(timeout=total + 60)
+    finally:
+        if wrk.poll() is None:
+            wrk.kill()
+            wrk.wait()
+    raw = f"$ {' '.join(argv)}\n{out}{err}\ninner window {w['wall_s']:.2f} s; proxy fds " \
+          f"above baseline at its start {open_fds}\n{w['perf_raw']}"
+    try:
+        r = parsers.wrk(out)
+    except parsers.ParseError as e:
+        raise CellError(f"{e}: {err[-200:]}") from e
+    if wrk.returncode != 0:
+        raise CellError(f"wrk exited {wrk.returncode}: {err[-200:]}")
+    if r["requests"] == 0:
+        raise CellError("wrk: no request completed")
+    if r["non_2xx"] * 2 > r["requests"]:
+        raise CellError(f"wrk: {r['non_2xx']} of {r['requests']} responses not 2xx (upstream?)")
+    n = r["req_s"] * w["wall_s"]  # requests in the inner window, at wrk's average rate
+    res = {"req_s": r["req_s"], "p50_ms": r["p50"], "p99_ms": r["p99"],
+           "cpu_us_per_req": 1e6 * w["cpu_s"] / n, "proxy_cpu_pct": 100 * w["cpu_s"] / w["wall_s"],
+           "vcs_per_req": w["vcs"] / n, "ivcs_per_req": w["ivcs"] / n,
+           "other_pct": w["other_pct"], "errors": r["errors"], "non_2xx": r["non_2xx"],
+           "open_conns": open_fds}
+    se = r.get("socket_errors", {})
+    res["socket_errors"] = sum(se.values()) if se else 0
+    if perf:
+        res["syscalls_per_req"] = w["syscalls"] / n
+    # The proxy closes wrk's connections (and, on threads, ends their threads) after wrk exits.
+    proxy.settle(limit_s=20)
+    return res, raw
 
 
 def _readline(p, timeout):

@@ -7,6 +7,7 @@ COLORS = {"io_uring": "#d9480f", "epoll": "#2b6cb0", "threads": "#2a9d4a",
           "io_uring-zc-off": "#f08c00", "io_uring-zc-on": "#d9480f"}
 GROUPS = [("bulk", "L4 bulk throughput"),
           ("rr", "Request/response (L4, rrload)"),
+          ("http", "HTTP keep-alive (wrk)"),
           ("syscalls", "System calls"),
           ("idle", "Memory per idle connection"),
           ("zc", "SEND_ZC (io_uring only)"),
@@ -136,6 +137,33 @@ def findings(results):
             parts.append(f"the proxy's CPU was {min(busy):.0f}-{max(busy):.0f}% busy")
         if parts:
             f.append(f"**{sc}**: " + "; ".join(parts) + ".")
+    for sc in ordered(results, "http"):
+        u, e, t = (get(sc, b, "req_s") for b in ("io_uring", "epoll", "threads"))
+        pu, pe, pt = (get(sc, b, "p99_ms") for b in ("io_uring", "epoll", "threads"))
+        cu, ce, ct = (get(sc, b, "cpu_us_per_req") for b in ("io_uring", "epoll", "threads"))
+        parts = []
+        rs = ", ".join(f"{b} {v:,.0f}" for b, v in (("io_uring", u), ("epoll", e),
+                                                    ("threads", t)) if v)
+        if rs:
+            parts.append(f"req/s {rs}")
+        p99 = ", ".join(f"{b} {v:,.1f} ms" for b, v in (("io_uring", pu), ("epoll", pe),
+                                                        ("threads", pt)) if v is not None)
+        if p99:
+            parts.append(f"p99 {p99}")
+        cpu = ", ".join(f"{b} {v:.1f} µs" for b, v in
+                        (("io_uring", cu), ("epoll", ce), ("threads", ct)) if v)
+        if cpu:
+            parts.append(f"proxy CPU per request {cpu}")
+        errs = [(b, get(sc, b, "errors")) for b in ("io_uring", "epoll", "threads")]
+        errs = [(b, v) for b, v in errs if v]
+        if errs:
+            parts.append("wrk errors " + ", ".join(f"{b} {v:,.0f}" for b, v in errs))
+        failed = [b for b in ("io_uring", "epoll", "threads")
+                  if S[sc]["peers"].get(b, {}).get("errors")]
+        if failed:
+            parts.append("failed cells: " + ", ".join(failed))
+        if parts:
+            f.append(f"**{sc}**: " + "; ".join(parts) + ".")
     for sc in ("bulk-1", "bulk-8"):
         u, e, t = (get(sc, b, "gbit_s") for b in ("io_uring", "epoll", "threads"))
         cu, ce, ct = (get(sc, b, "cpu_s_per_gb") for b in ("io_uring", "epoll", "threads"))
@@ -156,6 +184,19 @@ def findings(results):
     if u and e:
         f.append(f"**syscalls per request** (64 connections): io_uring {u:.2f}, epoll {e:.2f}"
                  + (f", threads {t:.2f}" if t else "") + ".")
+    u, e, t = (get("syscalls-http", b, "syscalls_per_req") for b in ("io_uring", "epoll", "threads"))
+    if u or e or t:
+        f.append("**syscalls per HTTP request** (64 connections): " + ", ".join(
+            f"{b} {v:.2f}" for b, v in (("io_uring", u), ("epoll", e), ("threads", t))
+            if v is not None) + ".")
+    vu, ve, vt = (get("http-64", b, "vcs_per_req") for b in ("io_uring", "epoll", "threads"))
+    iu, ie, it = (get("http-64", b, "ivcs_per_req") for b in ("io_uring", "epoll", "threads"))
+    if vt is not None:
+        f.append("**context switches per HTTP request** (64 connections), voluntary / "
+                 "involuntary: " + ", ".join(
+                     f"{b} {v:.3f} / {i:.3f}" for b, v, i in
+                     (("io_uring", vu, iu), ("epoll", ve, ie), ("threads", vt, it))
+                     if v is not None and i is not None) + ".")
     u, e, t = (get("syscalls-bulk", b, "syscalls_per_mb") for b in ("io_uring", "epoll", "threads"))
     if u and e:
         f.append(f"**syscalls per MB** (iperf3 -P 8): io_uring {u:.1f}, epoll {e:.1f}"
@@ -235,9 +276,11 @@ def charts(results, out):
         three)
     fig("rr", rr, [("req_s", "req/s ↑"), ("p99_ms", "p99 ms ↓"),
                    ("cpu_us_per_req", "proxy CPU µs/req ↓")], three)
-    fig("syscalls-ctx", ["syscalls-rr", "rr-64"], [("syscalls_per_req", "syscalls/req ↓"),
-                                                   ("vcs_per_req", "voluntary ctx sw/req ↓")],
+    fig("syscalls-ctx", ["syscalls-rr", "rr-64", "syscalls-http", "http-64"],
+        [("syscalls_per_req", "syscalls/req ↓"), ("vcs_per_req", "voluntary ctx sw/req ↓")],
         three)
+    fig("http", ordered(results, "http"), [("req_s", "req/s ↑"), ("p99_ms", "p99 ms ↓"),
+                                           ("cpu_us_per_req", "proxy CPU µs/req ↓")], three)
     fig("idle", ["idle"], [("kib_per_conn", "KiB RSS/conn ↓"),
                            ("kstack_kib_per_conn", "KiB kernel stack/conn ↓")], three)
     zc = ordered(results, "zc")
@@ -295,6 +338,19 @@ def markdown(results, charts_made):
              f"± half the min-max spread; ⚠ marks a spread over {SPREAD_FLAG_PCT:.0f}% "
              "(noisy: re-run before trusting it). ↑ higher is better, ↓ lower is better. Ratios "
              "are medians over epoll's median (for SEND_ZC: on over off).")
+    old = meta.get("merged_from")
+    if old:
+        S = results["scenarios"]
+        new = [n for n in ordered(results) if S[n].get("stamp", "") >= meta["stamp"]]
+        kept = [n for n in ordered(results) if n not in new]
+        L += ["", f"**Two runs in one report.** This run (`{' '.join(meta['argv'])}`) measured "
+              f"{', '.join(new)}; the other scenarios ({', '.join(kept)}) are kept from the run "
+              f"of {old.get('stamp')} (`{' '.join(old.get('argv') or [])}`, binary at "
+              f"{old.get('commit')}, {old.get('rounds')} round(s) × {old.get('duration_s')} s, "
+              f"load average {old.get('loadavg_start')} at its start). Each scenario's table "
+              "heading gives when it was measured and the load average then."]
+        for note in old.get("notes") or []:
+            L += ["", f"**Note (run of {old.get('stamp')}).** {note}"]
     for note in meta.get("notes", []):
         L += ["", f"**Note.** {note}"]
     L.append("")
@@ -311,9 +367,17 @@ def markdown(results, charts_made):
         t = table(results, group)
         if not t:
             continue
-        L += ["", f"## {title}", "", GROUP_NOTES.get(group, ""), ""] + t
+        when = sorted({(results["scenarios"][n].get("stamp"), str(results["scenarios"][n].get(
+            "loadavg"))) for n in ordered(results, group) if results["scenarios"][n].get("stamp")})
+        measured = ("Measured " + "; ".join(f"{st} (load average {la})" for st, la in when) + "."
+                    if meta.get("merged_from") and when else "")
+        L += ["", f"## {title}", "", GROUP_NOTES.get(group, ""), ""]
+        if measured:
+            L += [measured, ""]
+        L += t
         for c in charts_made:
-            if c.startswith({"syscalls": "syscalls-ctx", "rr": "rr.", "bulk": "bulk",
+            if c.startswith({"syscalls": "syscalls-ctx", "rr": "rr.", "http": "http.",
+                             "bulk": "bulk",
                              "idle": "idle", "zc": "zc", "pool": "pool"}[group]):
                 L += ["", f"![{c}]({c})"]
     L += ["", CAVEATS, ""]
@@ -325,11 +389,21 @@ GROUP_NOTES = {
             "CPU = utime + stime of the ringway process over the cell, per GB moved.",
     "rr": "rrload (bench/aio/rrload.cc): each connection sends a 64-byte request and waits for "
           "a 100-byte response before the next (a closed loop, like wrk's keep-alive), through "
-          "a tcp listener to rrload's server. This is L4 request/response, not HTTP: it is "
-          "the one load all three backends serve (the threads backend has tcp listeners only). "
-          "Latency is measured by the client on CPU 0. Context switches are summed over the "
+          "a tcp listener to rrload's server. This is L4 request/response, without HTTP "
+          "parsing (the HTTP table follows). Latency is measured by the client on CPU 0. Context switches are summed over the "
           "proxy's threads from /proc/PID/task/*/status across the window (connections stay "
           "open throughout, so no thread that counted is missing).",
+    "http": "wrk -t1 -cN --latency through an http listener (routing, header rewriting, "
+            "X-Forwarded-*, X-Request-Id) to nginx serving a 100-byte /small with keep-alive; "
+            "wrk and nginx on CPU 0, the proxy on CPU 1. Upstream keep-alive on every backend: "
+            "the loop backends' per-worker pool (max_idle 10,000), the threads backend one "
+            "upstream connection per connection thread. req/s and p99 are wrk's over its whole "
+            "run (its connections open during the first second, or three at 9,900); CPU, "
+            "context switches and system calls are read over an inner window once every "
+            "connection is open and divided by wrk's rate times the window. 9,900, not 10,000: "
+            "the hard RLIMIT_NOFILE is 20,000 and each proxied connection holds two "
+            "descriptors; on the threads backend 9,900 connections are 9,900 threads, under "
+            "its cap of 10,000 (over it, a client gets a 503 and the close).",
     "syscalls": "perf stat -e raw_syscalls:sys_enter -p PID (all threads; threads started "
                 "later inherit the counter). The tracepoint slows the proxy, so the req/s and "
                 "Gbit/s beside the counts are not comparable with the other tables.",
@@ -424,6 +498,8 @@ CAVEATS = """## Caveats
 - **One worker.** Every backend runs one ringway worker (threads: one thread per connection
   plus an accept thread, all pinned to CPU 1 with taskset), so this compares I/O models per
   core, not scaling.
+- **HTTP upstream.** nginx shares CPU 0 with wrk; at high request rates it and wrk, not the
+  proxy, set the pace (see `proxy CPU %`).
 - **perf.** Tracing every syscall slows the proxy; the syscall scenarios are separate runs.
 - **10,000 connections.** The hard RLIMIT_NOFILE here is 20,000 and an L4 connection needs two
   descriptors in the proxy, so the many-connection and idle cells hold (20,000 - 200) / 2 =

@@ -54,6 +54,7 @@ IVCS = Metric("ivcs_per_req", "invol. ctx sw/req", False, "{:,.4f}")
 TEARDOWN = Metric("teardown_s", "s to close all after the client left", False, "{:,.1f}")
 LEFTOVER = Metric("leftover_fds", "fds never closed", False, "{:,.0f}")
 OTHER = Metric("other_pct", "other tasks on proxy CPU %", None, "{:,.0f}")
+WRK_ERR = Metric("errors", "wrk errors (connect, timeout, non-2xx)", False, "{:,.0f}")
 
 
 def build(idle_n):
@@ -67,6 +68,14 @@ def build(idle_n):
                           "rr", [REQ_S, P99, CPU_REQ, VCS, IVCS, CPU_PCT, TEARDOWN, LEFTOVER,
                                  OTHER],
                           lambda lab, p, d, n=conns: aiolib.rr(lab, p, n, d), x=conns))
+    for conns in (64, 1000, idle_n):
+        s.append(Scenario(f"http-{conns}", f"HTTP keep-alive, 100 B responses, wrk -t1 -c{conns}",
+                          "http", [REQ_S, P99, CPU_REQ, VCS, IVCS, CPU_PCT, WRK_ERR, OTHER],
+                          lambda lab, p, d, n=conns: aiolib.http(lab, p, n, d), x=conns))
+    s.append(Scenario("syscalls-http", "syscalls per request (perf stat; HTTP, 64 connections)",
+                      "syscalls", [Metric("syscalls_per_req", "syscalls/req", False, "{:,.2f}"),
+                                   REQ_S],
+                      lambda lab, p, d: aiolib.http(lab, p, 64, d, perf=True), shorter=True))
     s.append(Scenario("syscalls-rr", "syscalls per request (perf stat; rr, 64 connections)",
                       "syscalls", [Metric("syscalls_per_req", "syscalls/req", False, "{:,.2f}"),
                                    REQ_S],
