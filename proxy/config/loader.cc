@@ -50,8 +50,7 @@ std::shared_ptr<const Config> loadString(const std::string& yaml, const std::str
   }
   if (docs.empty() || docs.front().IsNull()) {
     r.problem(YAML::Mark(), "",
-              "configuration is empty; expected a mapping with at least 'listeners' and "
-              "'clusters'");
+              "configuration is empty; expected a mapping with at least 'listeners'");
     throw ConfigError(r.take());
   }
   if (docs.size() > 1)

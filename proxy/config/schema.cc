@@ -338,9 +338,11 @@ constexpr Key<Config> ConfigKeys[] = {
                       c.listeners.push_back(std::move(l));
                     });
      }},
-    {"clusters", Required,
+    // Optional: a listener whose routes only answer themselves (direct_response, redirect)
+    // needs no cluster; a route naming one that is not defined is still an error.
+    {"clusters", Optional,
      [](Reader& r, const Node& n, const std::string& p, Config& c) {
-       readSequence(r, n, p, "at least one cluster is required",
+       readSequence(r, n, p, "the list is empty; leave the key out when no route uses a cluster",
                     [&](const Node& item, const std::string& itemPath) {
                       Cluster cluster;
                       cluster.connect_timeout = c.defaults.connect_timeout;

@@ -285,7 +285,8 @@ TEST(Validate, AtLeastOneCluster) {
 clusters: []
 )"),
       ElementsAre(IsProblem(2, 63, "listeners[0].routes[0].cluster", "unknown cluster 'pg'"),
-                  IsProblem(3, 11, "clusters", "at least one cluster is required")));
+                  IsProblem(3, 11, "clusters",
+                            "the list is empty; leave the key out when no route uses a cluster")));
 }
 
 TEST(Validate, EmptyEndpoints) {

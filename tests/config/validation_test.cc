@@ -6,6 +6,7 @@ namespace {
 
 using ::testing::ElementsAre;
 using testing::IsProblem;
+using testing::load;
 using testing::problemsOf;
 using testing::withMinimal;
 
@@ -43,10 +44,25 @@ TEST(Validate, OnlyOneDocument) {
               ElementsAre(IsProblem(9, 1, "", "only one YAML document is allowed (found 2)")));
 }
 
-TEST(Validate, MissingListsAreRequired) {
+TEST(Validate, ListenersAreRequired) {
   EXPECT_THAT(problemsOf("workers: 1\n"),
-              ElementsAre(IsProblem(1, 1, "", "missing required key 'listeners'"),
-                          IsProblem(1, 1, "", "missing required key 'clusters'")));
+              ElementsAre(IsProblem(1, 1, "", "missing required key 'listeners'")));
+}
+
+TEST(Validate, ClustersMayBeLeftOutWhenNoRouteUsesOne) {
+  const auto cfg = load(R"(listeners:
+  - name: web
+    address: "127.0.0.1:1"
+    protocol: http
+    routes: [ { direct_response: { status: 200, body: "ok" } } ]
+)");
+  EXPECT_TRUE(cfg->clusters.empty());
+  // ... but a route that names one still needs it defined.
+  EXPECT_THAT(
+      problemsOf(R"(listeners:
+  - { name: raw, address: "127.0.0.1:1", routes: [ { cluster: pg } ] }
+)"),
+      ElementsAre(IsProblem(2, 63, "listeners[0].routes[0].cluster", "unknown cluster 'pg'")));
 }
 
 // ---- unknown keys ----
