@@ -198,7 +198,28 @@ std::unique_ptr<Listener> makeTlsTcpListener(WorkerContext& ctx, const config::L
   return l;
 }
 
+// One entry per configured name (a default certificate without names: ""). Two certificates
+// for the same name (RSA and ECDSA) show the one expiring first: what an expiry alert needs.
+void noteCertificates(TlsStats& st, const tls::ServerContext& sc) {
+  std::vector<CertificateExpiry>& out = st.certificates;
+  out.clear();
+  auto add = [&](const std::string& name, int64_t notAfter) {
+    for (CertificateExpiry& e : out)
+      if (e.serverName == name) {
+        e.notAfter = std::min(e.notAfter, notAfter);
+        return;
+      }
+    out.push_back({name, notAfter});
+  };
+  for (const tls::CertificateInfo& c : sc.certificates()) {
+    if (c.server_names.empty()) add("", c.not_after);
+    for (const std::string& n : c.server_names) add(n, c.not_after);
+  }
+}
+
 std::unique_ptr<Listener> withTlsTicks(WorkerContext& ctx, std::unique_ptr<Listener> l) {
+  // The expiry series come from the contexts this worker loaded, once, before it serves.
+  if (l->config().tls) noteCertificates(l->stats().tls, tlsWorker(ctx).server(l->config()));
   return std::make_unique<TlsTicked>(ctx, std::move(l));
 }
 

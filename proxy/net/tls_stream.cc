@@ -1,5 +1,9 @@
 #include "net/tls_stream.h"
 
+#include <openssl/ssl.h>
+#include <time.h>
+
+#include <algorithm>
 #include <cerrno>
 #include <span>
 #include <utility>
@@ -27,6 +31,32 @@ bool notTls(const tls::Failure& f) {
          (r == "wrong version number" || r == "http request" || r == "https proxy request" ||
           r == "packet length too long" || r == "unknown protocol" || r == "record layer failure" ||
           r == "unexpected message");
+}
+
+// CLOCK_MONOTONIC in nanoseconds: a vDSO read (no syscall), twice per handshake. The loop's
+// millisecond clock is too coarse for handshakes that take a fraction of a millisecond.
+uint64_t handshakeClockNs() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+std::size_t versionIndex(int version) {
+  switch (version) {
+    case TLS1_2_VERSION: return static_cast<std::size_t>(TlsVersion::Tls12);
+    case TLS1_3_VERSION: return static_cast<std::size_t>(TlsVersion::Tls13);
+    default: return static_cast<std::size_t>(TlsVersion::Unknown);
+  }
+}
+
+void observeHandshake(TlsStats& st, uint64_t nanos) {
+  const double seconds = static_cast<double>(nanos) / 1e9;
+  const std::size_t b = static_cast<std::size_t>(
+      std::lower_bound(HandshakeBounds.begin(), HandshakeBounds.end(), seconds) -
+      HandshakeBounds.begin());
+  bump(st.durationBuckets[b]);
+  st.durationNanos.store(st.durationNanos.load(std::memory_order_relaxed) + nanos,
+                         std::memory_order_relaxed);
 }
 
 }  // namespace
@@ -93,6 +123,8 @@ void TlsStream::handshakeDone() {
   if (server_) {
     bump(stats_.handshakes);
     if (resumed) bump(stats_.resumed);
+    bump(stats_.succeededByVersion[versionIndex(session_.version())]);
+    if (helloNs_ != 0) observeHandshake(stats_, handshakeClockNs() - helloNs_);
   } else {
     bump(stats_.upstreamHandshakes);
     if (resumed) bump(stats_.upstreamResumed);
@@ -139,6 +171,7 @@ void TlsStream::handshakeFailed(int err, const char* reason, const char* detail)
       stats_.alerts.add(reason);
     }
     stats_.failures.add(reason);
+    bump(stats_.failedByVersion[versionIndex(session_.negotiatedVersion())]);
     LOG_DEBUG("%s=%s: client TLS handshake failed: %s%s%s%s", kind(), label_, reason,
               detail ? " (" : "", detail ? detail : "", detail ? ")" : "");
     if (HandshakeHandler* hh = std::exchange(hh_, nullptr)) {
@@ -165,6 +198,7 @@ void TlsStream::handshakeExpired() {
 
 void TlsStream::onData(io::Stream&, io::BufferRef data) {
   if (closing_ || failed_ || endSeen_) return;  // dropped: the buffer goes back at once
+  if (server_ && helloNs_ == 0 && !established_) helloNs_ = handshakeClockNs();
   // The session reads the received buffer in place; every WantMore has read all of it, and
   // releaseInput() copies what a stop left before `data` goes back to its pool.
   session_.feedCiphertext(bytesOf(data));
@@ -217,7 +251,7 @@ void TlsStream::decrypt() {
         setEnd(0, false);  // a FIN without close_notify: an end, as on a plain socket
       } else {
         failed_ = true;
-        (server_ ? stats_.failures : stats_.upstreamFailures).add(f.reason);
+        (server_ ? stats_.sessionErrors : stats_.upstreamFailures).add(f.reason);
         if (server_ && f.kind == tls::ErrorKind::PeerAlert) stats_.alerts.add(f.reason);
         LOG_DEBUG("%s=%s: %s TLS session failed: %s", kind(), label_,
                   server_ ? "client" : "upstream", f.reason);

@@ -121,6 +121,7 @@ class TlsStream final : public io::Stream, private io::StreamHandler {
   TlsLink kickLink_;       // in the worker's delivery list
   TlsLink handshakeLink_;  // in the worker's handshake list
   uint64_t deadline_ = 0;  // handshake deadline (loop ms)
+  uint64_t helloNs_ = 0;   // server side: when the ClientHello's first bytes arrived
 
   std::vector<io::BufferRef> plain_;  // decrypted, not yet delivered
   std::size_t plainHead_ = 0;

@@ -336,6 +336,12 @@ Status Session::shutdown() {
 
 bool Session::isServer() const { return SSL_is_server(ssl_) == 1; }
 int Session::version() const { return SSL_version(ssl_); }
+
+int Session::negotiatedVersion() const {
+  // The session is made once the ClientHello is taken and the version chosen.
+  const SSL_SESSION* s = SSL_get_session(ssl_);
+  return s == nullptr ? 0 : SSL_SESSION_get_protocol_version(s);
+}
 const char* Session::versionName() const { return SSL_get_version(ssl_); }
 
 const char* Session::cipherName() const {

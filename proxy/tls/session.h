@@ -96,7 +96,10 @@ public:
   bool isServer() const;
 
   // After the handshake:
-  int version() const;             // TLS1_2_VERSION, TLS1_3_VERSION
+  int version() const; // TLS1_2_VERSION, TLS1_3_VERSION
+  // The version the handshake agreed on, 0 if it failed before (SSL_version() of a server
+  // reports TLS 1.3 from the start).
+  int negotiatedVersion() const;
   const char* versionName() const; // "TLSv1.3"
   const char* cipherName() const;
   std::string_view alpn() const;       // empty if none was negotiated
