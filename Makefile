@@ -9,9 +9,10 @@ SUDO       := $(if $(filter 0,$(shell id -u)),,sudo)
 # Debian 12 packages needed to build and test (nothing is downloaded at build time).
 DEPS := build-essential cmake pkg-config liburing-dev libssl-dev libyaml-cpp-dev \
         prometheus-cpp-dev libgtest-dev libgmock-dev libcli11-dev libhttp-parser-dev libre2-dev \
-        openssl curl python3 prometheus linux-perf
+        openssl curl python3 prometheus linux-perf testssl.sh
 # prometheus: promtool and the server for the dashboard/alert tests (tests/metrics_e2e);
-# linux-perf: perf stat, which checks ringway_syscalls_total. Without them those tests skip.
+# linux-perf: perf stat, which checks ringway_syscalls_total; testssl.sh: the TLS audit of
+# the default settings (tests/deploy/tls_audit_test.cc). Without them those tests skip.
 
 .PHONY: deps build run test sanitize check bench clean
 deps:  ## install what is missing, nothing else (idempotent)
