@@ -218,6 +218,25 @@ struct ClusterTls {
   std::string min_version = "1.2";
 };
 
+// access_log: one line per completed request (net/access_log.h). combined: the Apache/nginx
+// combined format; json: one object per line.
+enum class AccessLogFormat { Combined, Json };
+
+constexpr std::string_view toString(AccessLogFormat f) {
+  switch (f) {
+  case AccessLogFormat::Combined:
+    return "combined";
+  case AccessLogFormat::Json:
+    return "json";
+  }
+  return "?";
+}
+
+struct AccessLog {
+  std::string path;  // resolved against the config file's directory
+  AccessLogFormat format = AccessLogFormat::Combined;
+};
+
 struct Listener {
   std::string name;
   Address address;
@@ -228,6 +247,7 @@ struct Listener {
   HttpOptions http;              // protocol: http only
   std::optional<ListenerTls> tls;  // protocol tcp or http: terminate TLS
   Duration client_hello_timeout{10000};  // tls_passthrough: accept to a whole ClientHello
+  std::optional<AccessLog> access_log;   // protocol: http only; off unless set
 };
 
 struct Endpoint {

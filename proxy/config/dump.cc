@@ -262,6 +262,13 @@ template <class Sink> void walkListener(const Listener& l, Sink& s) {
     s.kv("max_header_size", formatSize(l.http.max_header_size));
     s.kv("max_headers", static_cast<uint64_t>(l.http.max_headers));
     s.kv("x_forwarded", std::string(toString(l.http.x_forwarded)));
+    if (l.access_log) {
+      s.key("access_log");
+      s.beginMap();
+      s.kv("path", l.access_log->path);
+      s.kv("format", std::string(toString(l.access_log->format)));
+      s.endMap();
+    }
   }
   if (l.protocol == Protocol::TlsPassthrough)
     s.kv("client_hello_timeout", formatDuration(l.client_hello_timeout));

@@ -364,6 +364,7 @@ constexpr std::string_view HttpOnlyRouteKeys[] = {
 
 constexpr std::string_view HttpOnlyListenerKeys[] = {
     "request_header_timeout", "max_body_size", "max_header_size", "max_headers", "x_forwarded",
+    "access_log",
 };
 
 constexpr XForwarded XForwardedModes[] = {XForwarded::Append, XForwarded::Replace,

@@ -217,6 +217,7 @@ constexpr Key<Listener> ListenerKeys[] = {
     {"max_header_size", Optional, readHttpListenerKey},
     {"max_headers", Optional, readHttpListenerKey},
     {"x_forwarded", Optional, readHttpListenerKey},
+    {"access_log", Optional, readAccessLog},
     {"tls", Optional, readListenerTls},
     {"client_hello_timeout", Optional,
      [](Reader& r, const Node& n, const std::string& p, Listener& l) {

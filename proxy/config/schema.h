@@ -38,6 +38,11 @@ void checkListenerTls(Reader& r, const std::string& path, const Listener& l);
 // makes each listener's shared ticket keys.
 void loadTls(Reader& r, Config& cfg);
 
+// access_log_schema.cc: `access_log:` of http listeners; after everything is read, resolves
+// the paths against the config file's directory and checks they can be written.
+void readAccessLog(Reader& r, const YAML::Node& node, const std::string& path, Listener& l);
+void checkAccessLogs(Reader& r, Config& cfg);
+
 // Fills `cfg` from the root node; problems go to `r`.
 void readConfig(Reader& r, const YAML::Node& root, Config& cfg);
 

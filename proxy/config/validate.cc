@@ -206,6 +206,7 @@ void validateConfig(Reader& r, Config& cfg) {
   checkAddresses(r, cfg);
   warnShadowedRoutes(r, cfg);
   loadTls(r, cfg);
+  checkAccessLogs(r, cfg);
 }
 
 } // namespace ringway::config
