@@ -14,6 +14,7 @@
 #include <cstring>
 
 #include "io/assert.h"
+#include "io/file_writer_thread.h"
 #include "io/log.h"
 #include "io/loop_common.h"
 #include "io/send_queue.h"
@@ -393,6 +394,7 @@ Result<EpollLoop*> EpollLoop::create(const EpollOptions& opt) {
 }
 
 EpollLoop::~EpollLoop() {
+  fileWriter_.reset();  // finishes its last write, leaves the epoll set while it still exists
   if (wakeFd_ >= 0) ::close(wakeFd_);
   if (epfd_ >= 0) ::close(epfd_);
 }
@@ -533,6 +535,17 @@ void EpollLoop::run() {
     stats_.buffersFree.store(pool_->freeCount(), std::memory_order_relaxed);
     stats_.syscalls.store(syscalls_, std::memory_order_relaxed);
   }
+}
+
+// Files (access logs) are written by a thread of this loop's own: a write(2) to a file may
+// block on the disk, and epoll cannot tell. Started at the first write.
+void EpollLoop::writeFile(int fd, const char* data, std::size_t n, FileWriteHandler& h) {
+  if (!fileWriter_) fileWriter_ = std::make_unique<FileWriterThread>(*this);
+  if (!fileWriter_->ok()) {
+    h.onFileWritten(-EIO);
+    return;
+  }
+  fileWriter_->submit(fd, data, n, h);
 }
 
 }  // namespace ringway::io

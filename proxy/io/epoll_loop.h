@@ -18,6 +18,7 @@ struct EpollOptions {
 };
 
 class EpollStream;
+class FileWriterThread;
 class HeapBufferPool;
 struct SendQueue;
 
@@ -48,6 +49,7 @@ class EpollLoop final : public Loop, private EpollHandler {
   void stop() override { stopping_ = true; }
   LoopStats& stats() override { return stats_; }
   void countSyscall() override { ++syscalls_; }
+  void writeFile(int fd, const char* data, std::size_t n, FileWriteHandler& h) override;
 
   // For EpollStream / EpollAcceptor.
   bool add(int fd, uint32_t events, EpollHandler* h);
@@ -90,6 +92,7 @@ class EpollLoop final : public Loop, private EpollHandler {
   std::vector<EpollStream*> starved_;
   std::vector<EpollStream*> connecting_;
   SendQueuePool sendQueues_;
+  std::unique_ptr<FileWriterThread> fileWriter_;  // started by the first writeFile()
 };
 
 }  // namespace ringway::io

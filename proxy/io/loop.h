@@ -96,6 +96,15 @@ class WakeHandler {
   ~WakeHandler() = default;
 };
 
+// The end of a Loop::writeFile(): bytes written, or -errno. Runs on the loop's thread.
+class FileWriteHandler {
+ public:
+  virtual void onFileWritten(int res) = 0;
+
+ protected:
+  ~FileWriteHandler() = default;
+};
+
 // Runs after the current batch of events, so nothing frees itself inside its own callback.
 class Deferred {
  public:
@@ -149,6 +158,11 @@ class Loop {
   virtual const char* ringMode() const { return ""; }
   // Protocol code counts the syscalls it makes itself (socket, setsockopt) here.
   virtual void countSyscall() = 0;
+  // One write(2) of `n` bytes to a file (access logs, opened O_APPEND) that does not block this
+  // thread: io_uring issues IORING_OP_WRITE (the kernel runs regular-file writes in io-wq), the
+  // epoll backend hands it to a writer thread. `data` must stay valid until h.onFileWritten();
+  // one write per handler at a time. Not for sockets.
+  virtual void writeFile(int fd, const char* data, std::size_t n, FileWriteHandler& h) = 0;
 };
 
 }  // namespace ringway::io
