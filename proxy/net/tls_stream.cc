@@ -282,7 +282,13 @@ void TlsStream::onReadEnd(io::Stream&, int err) {
                     err == 0 ? "connection closed during handshake" : "socket error", nullptr);
     return;
   }
-  if (endSeen_) return;
+  if (endSeen_) {
+    // After close_notify the socket is read only to see how it ends. A reset means the peer
+    // is gone: the handler hears it even if it is done reading (a request in flight, a
+    // half-closed tcp session), or it would wait on a connection nobody is at.
+    if (err != 0) peerBroke(err);
+    return;
+  }
   if (err == 0) {
     session_.feedEof();
     decrypt();  // what is left, then Closed, or UnexpectedEof for a bare FIN
@@ -290,6 +296,17 @@ void TlsStream::onReadEnd(io::Stream&, int err) {
   }
   setEnd(err, false);
   deliver();
+}
+
+void TlsStream::peerBroke(int err) {
+  if (closing_ || handler_ == nullptr) return;
+  if (!endDelivered_) {
+    endErr_ = err;  // delivered after what is still owed, instead of the clean end
+    deliver();
+    return;
+  }
+  failed_ = true;
+  handler_->onWriteError(*this, err);
 }
 
 void TlsStream::readStart() {
@@ -333,10 +350,13 @@ void TlsStream::deliver() {
 
 // The inner stream reads while a handshake runs, and afterwards only while the handler
 // wants data and none is waiting: its backpressure holds the socket, as on a plain stream.
+// After the peer's close_notify it reads on regardless (what comes is dropped), to see the
+// FIN or the reset that follows.
 void TlsStream::syncInnerRead() {
   if (closing_ || innerReadDone_) return;
-  const bool want =
-      started_ && !failed_ && !endSeen_ && (!established_ || (wantRead_ && plain_.empty()));
+  const bool draining = endSeen_ && cleanEnd_;
+  const bool want = started_ && !failed_ &&
+                    (draining || (!endSeen_ && (!established_ || (wantRead_ && plain_.empty()))));
   if (want == innerReading_) return;
   innerReading_ = want;
   if (want)

@@ -106,6 +106,7 @@ class TlsStream final : public io::Stream, private io::StreamHandler {
   void deliver();
   void syncInnerRead();
   void setEnd(int err, bool clean);
+  void peerBroke(int err);  // the socket failed after the peer's close_notify
   // Log prefix: a server-side stream is labelled by its listener, a client one by cluster.
   const char* kind() const { return server_ ? "listener" : "cluster"; }
 
