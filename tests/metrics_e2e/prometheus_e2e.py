@@ -17,7 +17,9 @@ its thresholds: every `<op> NUMBER` comparison is dropped (alerts.yaml writes th
 plain numbers for this), and `unless` becomes `and` (both sides of the absence test must
 return series that match on the listed labels). What remains must return series: that checks
 the names, the labels the rule aggregates and joins on, and the label values it filters on
-(code_class="5xx", result="failure", ...), against what ringway really exports.
+(code_class="5xx", result="failure", ...), against what ringway really exports. The load also
+breaks things on purpose (a dead cluster, a TLS cluster whose endpoint does not speak TLS,
+clients that are not TLS): those alerts must be pending or firing, for those only.
 """
 import json
 import os
@@ -217,6 +219,27 @@ scrape_configs:
                     log(f"FAIL: rule {rule['name']}: health {rule.get('health')}: "
                         f"{rule.get('lastError')}")
                     failures += 1
+        # The load makes some alerts true on purpose: a cluster nothing listens for ("dead",
+        # HTTP), one whose endpoint does not speak TLS ("tls_bad", L4), a client that is not
+        # TLS on every round (a third of the handshakes on "secure"). Their alerts must be
+        # pending (their `for` has not passed) or firing, and not for the healthy clusters.
+        alerts = query(base, "ALERTS")["data"]["result"]
+        active = {}
+        for a in alerts:
+            m = a["metric"]
+            active.setdefault(m["alertname"], set()).add(
+                m.get("cluster") or m.get("route") or m.get("listener") or "")
+        log("alerts pending or firing:", {k: sorted(v) for k, v in sorted(active.items())})
+        for name, want, never in [
+                ("RingwayNoHealthyEndpoints", {"dead", "tls_bad"}, {"app", "echo", "tls_up"}),
+                ("RingwayUpstreamConnectErrors", {"dead", "tls_bad"}, {"app", "echo", "tls_up"}),
+                ("RingwayHttp5xxRatioHigh", {"dead"}, {"home"}),
+                ("RingwayTlsHandshakeFailures", {"secure"}, set())]:
+            got = active.get(name, set())
+            if not want <= got or got & never:
+                log(f"FAIL: {name} is active for {sorted(got)}; want {sorted(want)}, "
+                    f"never {sorted(never)}")
+                failures += 1
         log(f"{len(exprs)} expressions, {failures} failed; {n_rules} rules loaded")
         return 1 if failures else 0
     finally:
