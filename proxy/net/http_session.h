@@ -170,8 +170,8 @@ class HttpSession final : public io::StreamHandler,
   char* partial_ = nullptr;
   uint16_t partialLen_ = 0;
   uint16_t partialCap_ = 0;
+  uint32_t inOff_ = 0;            // parsed bytes of inq_'s front buffer (here: no padding hole)
   io::SendQueue* inq_ = nullptr;  // client bytes not parsed yet (taken only when needed)
-  uint32_t inOff_ = 0;            // parsed bytes of inq_'s front buffer
   UpstreamConn* up_ = nullptr;
   Exchange* x_ = nullptr;         // while a request is proxied
   uint32_t bits_ = 0;
