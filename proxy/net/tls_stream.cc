@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <span>
 #include <utility>
 
@@ -77,6 +78,7 @@ TlsStream::TlsStream(TlsWorker& worker, std::unique_ptr<io::Stream> inner, tls::
 TlsStream::~TlsStream() {
   kickLink_.unlink();
   handshakeLink_.unlink();
+  dropCoalesced();
 }
 
 // ---------------------------------------------------------------------------------------
@@ -326,6 +328,7 @@ void TlsStream::readStop() {
 }
 
 void TlsStream::runKick() {
+  if (writeOwed_) flushWrites();
   if (!closing_) deliver();
 }
 
@@ -376,7 +379,53 @@ void TlsStream::write(io::BufferRef data) {
     if (earlyBytes_ >= MaxEarlyBytes) earlyBlocked_ = true;
     return;
   }
-  encrypt(std::move(data));
+  // What the handler writes in one batch of events leaves in one send after the batch
+  // (TlsWorker::kick): a response written as head + body is one TLS record and one send, not
+  // two of each. Small writes are copied together into one record; a large one is encrypted
+  // at once (after the small ones before it), its records joining the same send.
+  if (data.size() <= MaxCoalesce && coalescedLen_ + data.size() <= SlabPool::SlabSize) {
+    SlabPool& pool = worker_.plain();
+    if (coalesced_ == NoSlab) coalesced_ = pool.acquire();
+    std::memcpy(pool.data(coalesced_) + coalescedLen_, data.data(), data.size());
+    coalescedLen_ += static_cast<uint32_t>(data.size());
+  } else {
+    encryptCoalesced();
+    encrypt(std::move(data));
+  }
+  if (session_.pendingCiphertext().size() >= MaxDeferredCipher) {
+    flushCipher();  // bulk: don't let a batch's records pile up unseen by backpressure
+  }
+  if (!writeOwed_) {
+    writeOwed_ = true;
+    worker_.kick(*this);
+  }
+}
+
+void TlsStream::encryptCoalesced() {
+  if (coalesced_ == NoSlab) return;
+  SlabPool& pool = worker_.plain();
+  if (coalescedLen_ > 0 && !failed_) {
+    const tls::IoResult r = session_.writePlaintext(std::span<const std::byte>(
+        reinterpret_cast<const std::byte*>(pool.data(coalesced_)), coalescedLen_));
+    if (r.status == tls::Status::Error) failed_ = true;  // the read side reports it
+  }
+  dropCoalesced();
+}
+
+void TlsStream::dropCoalesced() {
+  if (coalesced_ == NoSlab) return;
+  worker_.plain().release(coalesced_);
+  coalesced_ = NoSlab;
+  coalescedLen_ = 0;
+}
+
+void TlsStream::flushWrites() {
+  writeOwed_ = false;
+  if (closing_ || innerClosed_) {
+    dropCoalesced();
+    return;
+  }
+  encryptCoalesced();
   flushCipher();
 }
 
@@ -387,7 +436,9 @@ void TlsStream::encrypt(io::BufferRef data) {
   if (r.status == tls::Status::Error) failed_ = true;  // the read side reports it
 }
 
-std::size_t TlsStream::queuedBytes() const { return inner_->queuedBytes() + earlyBytes_; }
+std::size_t TlsStream::queuedBytes() const {
+  return inner_->queuedBytes() + earlyBytes_ + coalescedLen_ + session_.pendingCiphertext().size();
+}
 
 bool TlsStream::writeBlocked() const {
   return inner_->writeBlocked() || earlyBytes_ >= MaxEarlyBytes;
@@ -409,6 +460,7 @@ void TlsStream::flushCipher() {
 
 void TlsStream::sendCloseNotify() {
   if (closeNotifySent_ || failed_ || !established_) return;
+  encryptCoalesced();  // what was written first goes first
   closeNotifySent_ = true;
   (void)session_.shutdown();
 }
@@ -453,9 +505,12 @@ void TlsStream::close(io::CloseMode mode) {
   plainHead_ = 0;
   if (first && mode == io::CloseMode::Graceful && established_) {
     for (io::BufferRef& b : early_) encrypt(std::move(b));
+    encryptCoalesced();
     sendCloseNotify();  // as nginx does on a normal close
     flushCipher();
   }
+  dropCoalesced();
+  writeOwed_ = false;
   early_.clear();
   earlyBytes_ = 0;
   inner_->close(mode);  // may report onClosed before it returns
@@ -466,6 +521,8 @@ void TlsStream::onClosed(io::Stream&) {
   closing_ = true;
   TlsWorker::unwatch(*this);
   TlsWorker::unkick(*this);
+  dropCoalesced();
+  writeOwed_ = false;
   plain_.clear();
   plainHead_ = 0;
   if (handler_ != nullptr) handler_->onClosed(*this);

@@ -83,6 +83,11 @@ class TlsStream final : public io::Stream, private io::StreamHandler {
   friend class TlsWorker;
   // Plaintext queued before the handshake is done, at most this much before writeBlocked().
   static constexpr std::size_t MaxEarlyBytes = 256 * 1024;
+  // Writes up to this size are copied together into one record per batch of events.
+  static constexpr std::size_t MaxCoalesce = 4096;
+  // Ciphertext made in one batch is sent at once past this much.
+  static constexpr std::size_t MaxDeferredCipher = 64 * 1024;
+  static constexpr uint32_t NoSlab = UINT32_MAX;
 
   // From the inner stream.
   void onConnect(io::Stream& s, int err) override;
@@ -103,6 +108,9 @@ class TlsStream final : public io::Stream, private io::StreamHandler {
   void encrypt(io::BufferRef data);
   void sendCloseNotify();
   void flushCipher();
+  void flushWrites();       // after the batch: what write() coalesced or encrypted goes out
+  void encryptCoalesced();  // the coalesced plaintext becomes a record
+  void dropCoalesced();
   void deliver();
   void syncInnerRead();
   void setEnd(int err, bool clean);
@@ -127,6 +135,8 @@ class TlsStream final : public io::Stream, private io::StreamHandler {
   std::vector<io::BufferRef> plain_;  // decrypted, not yet delivered
   std::size_t plainHead_ = 0;
   std::vector<io::BufferRef> early_;  // written before the handshake was done
+  uint32_t coalesced_ = NoSlab;       // plaintext slab of small writes not yet encrypted
+  uint32_t coalescedLen_ = 0;
   std::size_t earlyBytes_ = 0;
   int endErr_ = 0;
 
@@ -146,6 +156,7 @@ class TlsStream final : public io::Stream, private io::StreamHandler {
   bool closing_ = false;
   bool innerClosed_ = false;
   bool delivering_ = false;
+  bool writeOwed_ = false;  // kicked: flushWrites() after the batch
 };
 
 }  // namespace ringway::net
