@@ -336,6 +336,45 @@ TEST_P(HttpMetrics, PipelinedRequestsShareOneUpstreamConnection) {
   EXPECT_EQ(upstream_.accepts(), 1);
 }
 
+TEST_P(HttpMetrics, TwoWorkersAreSummed) {
+  // The same listener on two workers (SO_REUSEPORT spreads the clients): one series each,
+  // summed. Every proxied request either made a connection or reused one, on whichever worker.
+  proxy_.reset();
+  admin_.reset();
+  const std::string yaml = replaceAll(replaceAll(MetricsYaml, "workers: 1", "workers: 2"), "{UP}",
+                                      upstream_.address());
+  proxy_ = std::make_unique<Proxy>(replaceAll(yaml, "{DEAD}", std::to_string(unusedPort())),
+                                   GetParam());
+  admin_ = std::make_unique<core::AdminServer>(proxy_->server(),
+                                               *proxy_->server().config().admin.address);
+  admin_->start();
+  const std::string& a = admin_->boundAddress();
+  adminPort_ = static_cast<uint16_t>(std::stoi(a.substr(a.rfind(':') + 1)));
+
+  constexpr int Clients = 24;
+  for (int i = 0; i < Clients; ++i) {
+    Client c(port());
+    const Response r = roundTrip(c, request("GET", "/a" + std::to_string(i)));
+    ASSERT_EQ(r.status, 200) << r.describe();
+    const Response d = roundTrip(c, request("GET", "/direct"));
+    ASSERT_EQ(d.status, 200) << d.describe();
+  }
+  const Scrape s = settle(
+      [](const Scrape& x) { return x.sum("ringway_http_requests_total") >= 2 * Clients; });
+  EXPECT_EQ(requests(s, "up", "2xx", "GET", "app"), Clients) << s.text;
+  EXPECT_EQ(requests(s, "", "2xx", "GET", "direct"), Clients);
+  EXPECT_EQ(s.sum("ringway_http_requests_total"), 2 * Clients);
+  s.expectHistogram("ringway_http_request_duration_seconds",
+                    R"(cluster="up",listener="web",route="app")", Clients);
+  s.expectHistogram("ringway_http_upstream_response_duration_seconds", R"(cluster="up")",
+                    Clients);
+  const double connects = s.at(R"(ringway_upstream_connect_duration_seconds_count{cluster="up"})");
+  EXPECT_EQ(connects + s.at(R"(ringway_upstream_pool_reuses_total{cluster="up"})"), Clients);
+  EXPECT_EQ(connects, upstream_.accepts());
+  EXPECT_GE(connects, 1);
+  EXPECT_LE(connects, 2) << "one pooled connection per worker serves its clients in turn";
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, HttpMetrics, ::testing::Values("io_uring", "epoll"),
                          [](const ::testing::TestParamInfo<std::string>& i) {
                            return std::string(i.param == "io_uring" ? "IoUring" : "Epoll");
