@@ -39,7 +39,9 @@ def perf_usable(perf):
     r = subprocess.run([perf, "stat", "-x,", "-e", "raw_syscalls:sys_enter", "--", "true"],
                        capture_output=True, timeout=30)
     if r.returncode != 0:
-        return False, r.stderr.decode(errors="replace").strip().splitlines()[-3:]
+        lines = [ln.strip() for ln in r.stderr.decode(errors="replace").splitlines()]
+        why = [ln for ln in lines if ln.startswith(("Error", "Hint", "event syntax error"))]
+        return False, " / ".join(why or lines[:3])
     return True, None
 
 
