@@ -2,6 +2,7 @@
 // same expectations for all three, with the HTTP proxy tests' scriptable upstream and client
 // (tests/httpproxy/support.h) and their configuration (ProxyYaml). The threads backend's cap
 // is tested in-process with a lowered cap.
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 
@@ -195,6 +196,79 @@ TEST_P(HttpBackend, LargeBodiesKeepTheirChecksums) {
   const ht::Response d = c.read(false, 60s);
   ASSERT_TRUE(d.ok) << d.describe();
   EXPECT_TRUE(d.body == ht::makeBody(9, n)) << "download differs";
+  c.close();
+  EXPECT_NOTHING_LEFT_OPEN(proxy_);
+}
+
+TEST_P(HttpBackend, ExpectContinueHeadAndHttp10) {
+  ht::Client c(port());
+  const std::string body = ht::makeBody(4, 10000);
+  ASSERT_TRUE(c.send("POST /sum HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\n"
+                     "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n"));
+  std::string got;  // nothing of the body is sent before the 100 comes
+  char buf[256];
+  while (got.find("\r\n\r\n") == std::string::npos) {
+    pollfd pfd{c.fd(), POLLIN, 0};
+    ASSERT_GT(::poll(&pfd, 1, 5000), 0) << "no 100 Continue";
+    const ssize_t n = ::recv(c.fd(), buf, sizeof buf, 0);
+    ASSERT_GT(n, 0);
+    got.append(buf, static_cast<std::size_t>(n));
+  }
+  EXPECT_EQ(got, "HTTP/1.1 100 Continue\r\n\r\n");
+  ASSERT_TRUE(c.send(body));
+  ht::Response r = c.read();
+  ASSERT_TRUE(r.ok) << r.describe();
+  EXPECT_EQ(r.body, ht::sumOf(body));
+  for (const auto& [n, v] : upstream_.lastHeaders()) EXPECT_NE(n, "expect");
+  // HEAD, 204 and 304 have no body; the connection stays in step.
+  ASSERT_TRUE(c.send(ht::request("HEAD", "/bytes?n=1234")));
+  r = c.read(true);
+  ASSERT_TRUE(r.ok) << r.describe();
+  EXPECT_EQ(r.header("content-length"), "1234");
+  for (int code : {204, 304}) {
+    ASSERT_TRUE(c.send(ht::request("GET", "/status?code=" + std::to_string(code))));
+    r = c.read();
+    ASSERT_TRUE(r.ok) << r.describe();
+    EXPECT_EQ(r.status, code);
+    EXPECT_EQ(r.body, "");
+  }
+  // "Connection: close" from the upstream: not reused, the client's connection goes on.
+  ASSERT_TRUE(c.send(ht::request("GET", "/close")));
+  r = c.read();
+  ASSERT_TRUE(r.ok) << r.describe();
+  EXPECT_EQ(r.body, "bye\n");
+  EXPECT_NE(r.header("connection"), "close") << "the client's connection is its own";
+  ASSERT_TRUE(c.send(ht::request("GET", "/again")));
+  r = c.read();
+  ASSERT_TRUE(r.ok) << r.describe();
+  EXPECT_EQ(r.body, "ok /again\n");
+  EXPECT_EQ(upstream_.accepts(), 2);
+  {  // HTTP/1.0 without keep-alive: answered, then closed.
+    ht::Client old(port());
+    ASSERT_TRUE(old.send("GET /a HTTP/1.0\r\n\r\n"));
+    r = old.read();
+    ASSERT_TRUE(r.ok) << r.describe();
+    EXPECT_EQ(r.body, "ok /a\n");
+    EXPECT_EQ(r.header("connection"), "close");
+    EXPECT_TRUE(old.waitEof());
+  }
+  {  // HTTP/1.0 with keep-alive: kept, and said so.
+    ht::Client old(port());
+    for (int i = 0; i < 2; ++i) {
+      ASSERT_TRUE(old.send("GET /b HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
+      r = old.read();
+      ASSERT_TRUE(r.ok) << r.describe();
+      EXPECT_EQ(r.header("connection"), "keep-alive");
+    }
+  }
+  {  // An HTTP/1.0 upstream's body delimited by its close: passed on, then the client closed.
+    ht::Client u(port());
+    ASSERT_TRUE(u.send(ht::request("GET", "/http10")));
+    r = u.read();
+    ASSERT_TRUE(r.ok) << r.describe();
+    EXPECT_EQ(r.body, "until close\n");
+    EXPECT_TRUE(u.waitEof());
+  }
   c.close();
   EXPECT_NOTHING_LEFT_OPEN(proxy_);
 }
