@@ -59,6 +59,7 @@ void notifyManager(const std::string& state) {
 }
 
 // Waits for SIGTERM/SIGINT: the first drains, a second one (or the drain finishing) ends it.
+// SIGUSR1 reopens the access logs (logrotate's postrotate).
 // S: core::Server or core::ThreadsServer.
 template <class S>
 int runUntilSignal(S& server) {
@@ -67,12 +68,18 @@ int runUntilSignal(S& server) {
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGHUP);
+  sigaddset(&set, SIGUSR1);
   bool draining = false;
   for (;;) {
     timespec tick{0, 100 * 1000 * 1000};
     const int sig = sigtimedwait(&set, nullptr, &tick);
     if (sig == SIGHUP) {
       LOG_WARN("SIGHUP: configuration reload is not implemented yet; ignoring");
+    } else if (sig == SIGUSR1) {
+      if constexpr (requires { server.reopenLogs(); }) {
+        LOG_INFO("SIGUSR1: reopening access logs");
+        server.reopenLogs();
+      }
     } else if (sig == SIGTERM || sig == SIGINT) {
       if (!draining) {
         LOG_INFO("%s: draining (up to %lld ms); send it again to stop at once",
@@ -192,6 +199,7 @@ int main(int argc, char** argv) {
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGHUP);
+  sigaddset(&set, SIGUSR1);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   signal(SIGPIPE, SIG_IGN);
 

@@ -110,6 +110,33 @@ constexpr Worker::State kStates[] = {Worker::State::Starting, Worker::State::Ser
                                      Worker::State::Failed, Worker::State::Draining,
                                      Worker::State::Stopped};
 
+// Access logs (net/access_log.h), per listener that has one: lines written and dropped.
+void accessLogFamilies(const Server& server, std::vector<prometheus::MetricFamily>& out) {
+  auto lines = metrics::counterFamily("ringway_access_log_lines_total",
+                                      "Access log lines written to the file.");
+  auto dropped = metrics::counterFamily(
+      "ringway_access_log_dropped_lines_total",
+      "Access log lines dropped: the disk did not keep up (the per-worker buffers were full) or "
+      "the write failed.");
+  const config::Config& cfg = server.config();
+  for (const config::Listener& lc : cfg.listeners) {
+    if (!lc.access_log || lc.protocol != config::Protocol::Http) continue;
+    double n = 0, d = 0;
+    for (const auto& w : server.workers()) {
+      if (!readable(*w)) continue;
+      for (const auto& a : w->accessLogs())
+        if (&a->listener() == &lc) {
+          n += static_cast<double>(a->lines());
+          d += static_cast<double>(a->dropped());
+        }
+    }
+    addCounter(lines, {{"listener", lc.name}}, n);
+    addCounter(dropped, {{"listener", lc.name}}, d);
+  }
+  out.push_back(std::move(lines));
+  out.push_back(std::move(dropped));
+}
+
 void listenerFamilies(const Server& server, std::vector<prometheus::MetricFamily>& out) {
   const config::Config& cfg = server.config();
   auto accepted = metrics::counterFamily("ringway_downstream_connections_total",
@@ -292,6 +319,7 @@ std::vector<prometheus::MetricFamily> MetricsCollector::Collect() const {
   out.push_back(std::move(info));
   processFamilies(out);
   listenerFamilies(server_, out);
+  accessLogFamilies(server_, out);
   httpFamilies(server_, out);
   tlsFamilies(server_, out);
   workerFamilies(server_, out);

@@ -75,6 +75,10 @@ void Server::drain() {
   for (auto& w : workers_) w->drain();
 }
 
+void Server::reopenLogs() {
+  for (auto& w : workers_) w->reopenLogs();
+}
+
 void Server::stopNow() {
   for (auto& w : workers_) w->stopNow();
 }

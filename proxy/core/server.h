@@ -21,6 +21,7 @@ class Server {
   void start();
   void drain();    // graceful: see Worker::drain
   void stopNow();
+  void reopenLogs();  // SIGUSR1: every worker reopens its access logs
   bool finished() const;  // every worker stopped
   void wait();            // join every worker
 

@@ -20,8 +20,9 @@ Worker::Worker(int id, std::shared_ptr<const config::Config> cfg, std::vector<in
 
 Worker::~Worker() {
   join();
-  listeners_.clear();
+  listeners_.clear();  // sessions still open write their access log lines
   loop_.reset();  // only now: the main thread may still write to its eventfd until join
+  accessLogs_.clear();  // after the loop: its last file writes are done (or given up on)
   for (int fd : listenFds_)
     if (fd >= 0) ::close(fd);
 }
@@ -46,6 +47,15 @@ void Worker::wake(Command c) {
 }
 
 void Worker::drain() { wake(Drain); }
+
+void Worker::reopenLogs() {
+  reopen_.fetch_add(1);
+  const int fd = wakeFd_.load();
+  if (fd < 0) return;  // not serving yet: the files it opens are new anyway
+  uint64_t one = 1;
+  ssize_t w = ::write(fd, &one, sizeof one);
+  (void)w;
+}
 void Worker::stopNow() { wake(Stop); }
 
 bool Worker::setUp() {
@@ -87,6 +97,17 @@ bool Worker::setUp() {
   for (std::size_t i = 0; i < cfg_->clusters.size(); ++i)
     balancers_.push_back(std::make_unique<net::Balancer>(
         cfg_->clusters[i], 0x9e3779b97f4a7c15ULL * static_cast<uint64_t>(id_ + 1 + i)));
+  for (const config::Listener& lc : cfg_->listeners) {
+    if (!lc.access_log || lc.protocol != config::Protocol::Http) continue;
+    auto a = std::make_unique<net::AccessLog>(*loop_, lc, id_);
+    std::string why;
+    if (!a->open(&why)) {
+      failure_ = "listener '" + lc.name + "': " + why;
+      return false;
+    }
+    accessLogs_.push_back(std::move(a));
+  }
+  net::setThreadAccessLogs(&accessLogs_);
   ctx_ = std::make_unique<net::WorkerContext>(net::WorkerContext{id_, *loop_, *cfg_, balancers_});
   for (std::size_t i = 0; i < cfg_->listeners.size(); ++i) {
     auto l = net::makeListener(*ctx_, cfg_->listeners[i], listenFds_[i]);
@@ -120,12 +141,17 @@ void Worker::run() {
   state_.store(State::Serving, std::memory_order_release);
   if (command_.load() != None) onWake();  // a command that came before the loop existed
   loop_->run();
+  net::setThreadAccessLogs(nullptr);
   io::setThreadLoop(nullptr);
   state_.store(State::Stopped, std::memory_order_release);
   LOG_DEBUG("stopped");
 }
 
 void Worker::onWake() {
+  if (const uint32_t g = reopen_.load(); g != reopenSeen_) {
+    reopenSeen_ = g;
+    for (auto& a : accessLogs_) a->reopen();
+  }
   const int c = command_.load();
   if (c >= Drain && !draining_) {
     draining_ = true;
@@ -156,6 +182,7 @@ void Worker::updateUsage() {
 
 void Worker::onTick() {
   for (auto& l : listeners_) l->onTick();
+  for (auto& a : accessLogs_) a->flush();
   updateActive();
   updateUsage();
   if (!draining_) return;
@@ -167,7 +194,16 @@ void Worker::onTick() {
     closedAll_ = true;
     for (auto& l : listeners_) l->closeAll();
   }
-  if (active == 0 && !accepting) loop_->stop();
+  if (active == 0 && !accepting) {
+    // The last access log lines are written before the loop ends, for a while: a file that
+    // takes nothing (a FIFO nobody reads) must not hold the shutdown up.
+    if (logWaitUntil_ == 0) logWaitUntil_ = loop_->nowMs() + 2000;
+    bool written = true;
+    for (auto& a : accessLogs_) written = a->idle() && written;
+    if (!written && loop_->nowMs() < logWaitUntil_) return;
+    if (!written) LOG_WARN("stopping with access log writes unfinished");
+    loop_->stop();
+  }
 }
 
 }  // namespace ringway::core

@@ -11,6 +11,7 @@
 
 #include "config/config.h"
 #include "io/loop.h"
+#include "net/access_log.h"
 #include "net/balancer.h"
 #include "net/listener.h"
 
@@ -32,6 +33,8 @@ class Worker final : private io::TickHandler, private io::WakeHandler {
   // drain timeout. stopNow(): close everything at once.
   void drain();
   void stopNow();
+  // From any thread (SIGUSR1): the worker reopens its access logs on its own thread.
+  void reopenLogs();
 
   int id() const { return id_; }
   State state() const { return state_.load(std::memory_order_acquire); }
@@ -47,6 +50,8 @@ class Worker final : private io::TickHandler, private io::WakeHandler {
     std::atomic<uint64_t> involuntarySwitches{0};
   };
   const Usage& usage() const { return usage_; }
+  // One per http listener with an access_log; read by metrics while Serving or Draining.
+  const std::vector<std::unique_ptr<net::AccessLog>>& accessLogs() const { return accessLogs_; }
 
  private:
   enum Command : int { None = 0, Drain = 1, Stop = 2 };
@@ -66,9 +71,13 @@ class Worker final : private io::TickHandler, private io::WakeHandler {
   std::atomic<int> command_{None};
   std::atomic<uint64_t> active_{0};
   std::atomic<int> wakeFd_{-1};  // the loop's eventfd once it exists
+  std::atomic<uint32_t> reopen_{0};  // bumped per SIGUSR1; the worker reopens when it changes
+  uint32_t reopenSeen_ = 0;
+  uint64_t logWaitUntil_ = 0;  // stopping: how long to wait for access log writes
   std::string failure_;
   Usage usage_;
   std::unique_ptr<io::Loop> loop_;
+  std::vector<std::unique_ptr<net::AccessLog>> accessLogs_;  // after the loop: see ~Worker
   std::vector<std::unique_ptr<net::Balancer>> balancers_;
   std::vector<std::unique_ptr<net::Listener>> listeners_;
   std::unique_ptr<net::WorkerContext> ctx_;

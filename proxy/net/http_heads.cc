@@ -131,6 +131,7 @@ void HttpSession::writeResponseHead(const http::Parser& p) {
     return;
   }
   writeClient(l_.heap().ref(b, static_cast<uint32_t>(n)));
+  if (log_ != nullptr) logHead(p.status());
 }
 
 void HttpSession::writeInterim(const http::Parser& p) {
@@ -161,6 +162,7 @@ void HttpSession::writeLocal(uint16_t status, std::string_view body,
   const std::size_t n = writeLocalResponse(lr, b.data, b.capacity);
   set(RespStarted | RespDone);
   writeClient(l_.heap().ref(b, static_cast<uint32_t>(n)));
+  logLocal(status, method_ == http::Method::Head ? 0 : body.size());
 }
 
 void HttpSession::logError(uint16_t status, const char* reason) {

@@ -12,6 +12,7 @@
 #include "io/assert.h"
 #include "io/log.h"
 #include "io/send_queue.h"
+#include "net/access_log.h"
 
 namespace ringway::net {
 
@@ -32,6 +33,7 @@ HttpSession::HttpSession(HttpListener& l, std::unique_ptr<io::Stream> client)
 }
 
 HttpSession::~HttpSession() {
+  logEnd();
   if (inq_ != nullptr) l_.giveQueue(inq_);
   dropParser();
   freePartial();
@@ -367,6 +369,7 @@ void HttpSession::onRequestHead() {
   http::Parser& req = *req_;
   method_ = req.method();
   version_ = req.version();
+  logBegin(true);
   if (req.keepAlive()) set(KeepAlive);
   if (req.framing().kind != http::BodyKind::None) set(ReqHasBody);
   if (method_ == http::Method::Connect) {  // a reverse proxy does not open tunnels by CONNECT
@@ -756,6 +759,7 @@ void HttpSession::abortExchange(const char* reason) {
 }
 
 void HttpSession::endExchange(bool upReusable) {
+  logEnd();
   releaseUpstream(upReusable);
   clearTimer();
   if (x_ != nullptr) l_.giveExchange(std::exchange(x_, nullptr));
@@ -875,6 +879,7 @@ void HttpSession::closeClient(io::CloseMode mode) {
     if (mode != io::CloseMode::Graceful && !has(ClientClosed)) client_->close(mode);
     return;
   }
+  logEnd();
   set(Closing);
   clearTimer();
   releaseUpstream(false);
@@ -906,6 +911,7 @@ void HttpSession::clearTimer() {
 void HttpSession::writeClient(io::BufferRef b) {
   if (has(Closing)) return;
   bump(l_.stats().bytesOut, b.size());
+  if (log_ != nullptr) log_->sent += b.size();
   client_->write(std::move(b));
   if (!has(ClientBlocked) && client_->writeBlocked() && up_ != nullptr) {
     set(ClientBlocked);

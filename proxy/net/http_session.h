@@ -21,6 +21,8 @@
 
 namespace ringway::net {
 
+struct AccessEntry;
+
 class HttpSession final : public io::StreamHandler,
                           public io::Deferred,
                           public UpstreamOwner,
@@ -140,6 +142,13 @@ class HttpSession final : public io::StreamHandler,
   void linger();
   void formatPeer(char* out, std::size_t n);
 
+  // Access log (http_access.cc, net/access_log.h): an entry from the head (or the error
+  // answer) to the end of the exchange.
+  void logBegin(bool withRequest);
+  void logHead(uint16_t status);
+  void logLocal(uint16_t status, std::size_t body);
+  void logEnd();
+
   // Writing
   void writeClient(io::BufferRef b);
   void writeUp(io::BufferRef b);
@@ -185,6 +194,7 @@ class HttpSession final : public io::StreamHandler,
   uint8_t peer_[16];              // client address, read once for X-Forwarded-For
   uint8_t peerFamily_ = 0;        // 0: not read yet
   uint32_t closeQueued_ = 0;      // bytes still queued at a graceful close's last check
+  AccessEntry* log_ = nullptr;    // access log entry of the current exchange
   uint64_t startNs_ = 0;          // the request's first byte came (monotonicNs)
 };
 
