@@ -372,10 +372,10 @@ def http(lab, proxy, conns, duration, perf=False):
     every connection is open and before wrk ends: the threads backend's connection threads
     exist only while wrk's connections do, and their counts leave with them. Per request =
     counter delta / (wrk's req/s x window); req/s and p99 are wrk's, over its whole run."""
-    ramp = 1.0 if conns <= 1000 else 3.0
-    total = ramp + duration + 1.0
+    ramp = 1.0 if conns <= 1000 else 2.5
+    total = int(ramp + duration + 1.5)  # whole seconds (wrk), at least 0.5 s after the window
     url = f"http://127.0.0.1:{proxy.ports['http']}/small"
-    argv = ["taskset", "-c", CLIENT_CPUS, "wrk", "-t1", f"-c{conns}", f"-d{total:.0f}s",
+    argv = ["taskset", "-c", CLIENT_CPUS, "wrk", "-t1", f"-c{conns}", f"-d{total}s",
             "--latency", "--timeout", "10s", url]
     wrk = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

@@ -398,7 +398,7 @@ GROUP_NOTES = {
             "wrk and nginx on CPU 0, the proxy on CPU 1. Upstream keep-alive on every backend: "
             "the loop backends' per-worker pool (max_idle 10,000), the threads backend one "
             "upstream connection per connection thread. req/s and p99 are wrk's over its whole "
-            "run (its connections open during the first second, or three at 9,900); CPU, "
+            "run (its connections open during the first second, 2.5 s at 9,900); CPU, "
             "context switches and system calls are read over an inner window once every "
             "connection is open and divided by wrk's rate times the window. 9,900, not 10,000: "
             "the hard RLIMIT_NOFILE is 20,000 and each proxied connection holds two "

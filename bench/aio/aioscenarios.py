@@ -13,7 +13,9 @@ from aiolib import BACKENDS, CellError
 from ringbench import procs, report as rbreport
 
 KiB = 1024
-ZC_SIZES = [1 * KiB, 4 * KiB, 16 * KiB, 64 * KiB, 256 * KiB, 1024 * KiB]
+# 4 and 256 KiB were measured too (they sat on the curve between their neighbours): left out
+# so the full run stays under 20 minutes with the HTTP scenarios.
+ZC_SIZES = [1 * KiB, 16 * KiB, 64 * KiB, 1024 * KiB]
 # (label, io block): the buffer pool sweep; 256 x 16 KiB is the default.
 POOLS = [("4KiBx256", "buffer_size: 4KiB, buffers_per_worker: 256"),
          ("16KiBx64", "buffer_size: 16KiB, buffers_per_worker: 64"),
