@@ -27,6 +27,13 @@ class StreamHandler {
   virtual void onWritable(Stream& s) = 0;              // queued bytes fell below low water
   virtual void onWriteError(Stream& s, int err) = 0;   // -errno; queued bytes dropped
   virtual void onClosed(Stream& s) = 0;                // no op in flight, fd closed
+  // How many more bytes s may receive before its data has nowhere to go (a relay: the room
+  // left in the other side's queue). 0: no bound known; a backend then reads as it sees fit.
+  // A backend that can cap a receive by bytes (io_uring bundles) asks before each one.
+  virtual std::size_t readBudget(Stream& s) {
+    (void)s;
+    return 0;
+  }
 
  protected:
   ~StreamHandler() = default;
@@ -52,6 +59,8 @@ class Stream {
   virtual std::size_t queuedBytes() const = 0;
   // The queue is over its bound: stop feeding it; onWritable() says when to go on.
   virtual bool writeBlocked() const = 0;
+  // Bytes that may still be queued before writeBlocked() (0 when it is).
+  virtual std::size_t writeRoom() const { return writeBlocked() ? 0 : SIZE_MAX; }
   // FIN once everything queued has been sent.
   virtual void shutdownWrite() = 0;
   virtual void close(CloseMode mode) = 0;

@@ -1,12 +1,25 @@
 #include "io/ring.h"
 
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 
 #include "io/assert.h"
 
+// liburing 2.3 predates min-wait (kernel 6.12 uapi): the getevents arg's `pad` became
+// min_wait_usec.
+#ifndef IORING_FEAT_MIN_TIMEOUT
+#define IORING_FEAT_MIN_TIMEOUT (1U << 15)
+#endif
+
 namespace ringway::io {
+
+namespace {
+constexpr unsigned kFeatMinTimeout = IORING_FEAT_MIN_TIMEOUT;
+}  // namespace
 
 Result<Ring*> Ring::create(const RingOptions& opt) {
   // Most capable first; older kernels refuse flags they don't know with EINVAL.
@@ -26,6 +39,10 @@ Result<Ring*> Ring::create(const RingOptions& opt) {
     int rc = io_uring_queue_init_params(opt.entries, &r->ring_, &p);
     if (rc == 0) {
       r->flags_ = flags;
+      if (opt.waitBatch > 1 && opt.minWaitUs > 0 && (p.features & kFeatMinTimeout)) {
+        r->waitBatch_ = opt.waitBatch;
+        r->minWaitUs_ = opt.minWaitUs;
+      }
       return r;
     }
     delete r;
@@ -92,11 +109,35 @@ int Ring::submit() {
 
 int Ring::submitAndWait() {
   countPending();
-  int rc = io_uring_submit_and_wait(&ring_, 1);
+  int rc = waitBatch_ > 1 ? enterMinWait() : io_uring_submit_and_wait(&ring_, 1);
   bump(counters_.enters);
   bump(counters_.loops);
   tsUsed_ = 0;
   return rc;
+}
+
+// One io_uring_enter that submits and waits for waitBatch_ CQEs, or for minWaitUs_ with at
+// least one: under load a turn handles several requests' events for one syscall, and a lone
+// event waits at most minWaitUs_. liburing 2.3 cannot pass min_wait_usec, so publish the SQ
+// tail as its submit does (single issuer, no SQPOLL) and enter directly.
+int Ring::enterMinWait() {
+  io_uring_sq* sq = &ring_.sq;
+  const unsigned tail = sq->sqe_tail;
+  if (sq->sqe_head != tail) {
+    sq->sqe_head = tail;
+    io_uring_smp_store_release(sq->ktail, tail);
+  }
+  const unsigned toSubmit = tail - io_uring_smp_load_acquire(sq->khead);
+  // Without an overall timeout the kernel ends the wait with -ETIME once min_wait passes with
+  // no CQE (seen on 6.18); with one, a lone CQE after min_wait ends it. The loop's own tick
+  // wakes it well before this one.
+  static __kernel_timespec forever{1, 0};
+  io_uring_getevents_arg arg{};
+  arg.pad = minWaitUs_;  // min_wait_usec
+  arg.ts = reinterpret_cast<uintptr_t>(&forever);
+  const long rc = ::syscall(__NR_io_uring_enter, ring_.ring_fd, toSubmit, waitBatch_,
+                            IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG, &arg, sizeof arg);
+  return rc < 0 ? -errno : static_cast<int>(rc);
 }
 
 unsigned Ring::reap() {
@@ -128,7 +169,9 @@ unsigned Ring::reap() {
       c->onComplete(ev[i].res, ev[i].flags, tag);
     }
     total += n;
-    if (n < MaxBatch) break;
+    // Handlers may have submitted (a full SQ) and so produced CQEs: handle those too before
+    // the loop waits again (BufferRing's bundle slots rely on it).
+    if (n < MaxBatch && io_uring_cq_ready(&ring_) == 0) break;
   }
   bump(counters_.cqes, total);
   unsigned b = 0;

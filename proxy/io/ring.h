@@ -21,6 +21,8 @@ struct RingCounters {
   std::atomic<uint64_t> sqes{0};        // SQEs handed to the kernel
   std::atomic<uint64_t> cqes{0};        // CQEs reaped
   std::atomic<uint64_t> loops{0};       // wakeups
+  std::atomic<uint64_t> recvBundles{0};        // recv CQEs that carried more than one buffer
+  std::atomic<uint64_t> recvBundleBuffers{0};  // ... and the buffers they carried
   std::array<std::atomic<uint64_t>, IORING_OP_LAST> sqesByOp{};
   std::array<std::atomic<uint64_t>, 8> cqesByTag{};  // by OpTag; [0]: user_data 0
   // CQEs handled per wakeup: bucket i counts batches of <= kBatchBounds[i] (last: more).
@@ -33,6 +35,11 @@ struct RingCounters {
 struct RingOptions {
   unsigned entries = 1024;
   bool tryDeferTaskrun = true;
+  // Batched waits (kernel 6.12+, IORING_FEAT_MIN_TIMEOUT): submitAndWait() returns once
+  // waitBatch CQEs are there, or once minWaitUs passed with at least one. 0: return at the
+  // first CQE.
+  unsigned waitBatch = 0;
+  unsigned minWaitUs = 0;
 };
 
 class Ring {
@@ -49,8 +56,9 @@ class Ring {
   io_uring_sqe* sqe();
   // Make room for n linked SQEs so a chain goes in one submission.
   void reserve(unsigned n);
-  // Submit pending SQEs and wait for at least one CQE (or the timeout, if any).
+  // Submit pending SQEs and wait for at least one CQE (a batch, see RingOptions).
   int submitAndWait();
+  bool batchedWaits() const { return waitBatch_ > 1; }
   // Submit without waiting.
   int submit();
   // Reap every CQE available now and dispatch it; returns how many.
@@ -69,8 +77,11 @@ class Ring {
  private:
   Ring() = default;
   void countPending();
+  int enterMinWait();
   io_uring ring_{};
   unsigned flags_ = 0;
+  unsigned waitBatch_ = 0;  // > 1 only where the kernel has min-wait
+  unsigned minWaitUs_ = 0;
   RingCounters counters_;
   std::array<__kernel_timespec, 256> ts_{};
   unsigned tsUsed_ = 0;

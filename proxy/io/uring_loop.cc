@@ -9,6 +9,10 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstddef>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 
 #include "io/assert.h"
 #include "io/log.h"
@@ -26,6 +30,14 @@
 namespace ringway::io {
 
 namespace {
+
+// A multishot recv ends once this many bytes came (kernel 6.16+, probed with bundles): the
+// u32 `optlen` of the uapi, where liburing 2.3 has addr_len and __pad3.
+void setRecvTotalCap(io_uring_sqe* s, uint32_t bytes) {
+  static_assert(offsetof(io_uring_sqe, addr_len) == 44 && sizeof(s->addr_len) == 2 &&
+                sizeof(s->__pad3) == 2);
+  std::memcpy(&s->addr_len, &bytes, sizeof bytes);
+}
 
 enum Flag : uint16_t {
   WantRead = 1 << 0,       // the handler wants data
@@ -73,7 +85,16 @@ class UringStream final : public Stream, private Completion {
   std::size_t queuedBytes() const override { return send_ ? send_->bytes : 0; }
   bool writeBlocked() const override {
     return send_ != nullptr && (send_->bytes >= loop_.options().maxQueuedBytes ||
-                                send_->count >= 64);
+                                send_->count >= kMaxQueuedBuffers);
+  }
+  std::size_t writeRoom() const override {
+    const std::size_t maxBytes = loop_.options().maxQueuedBytes;
+    if (send_ == nullptr) return maxBytes;
+    if (writeBlocked()) return 0;
+    // The buffer bound in bytes of full buffers, so a relay's receive cannot overshoot it.
+    const std::size_t byCount =
+        static_cast<std::size_t>(kMaxQueuedBuffers - send_->count) * loop_.buffers().bufferSize();
+    return std::min(maxBytes - send_->bytes, byCount);
   }
 
   void connect(const sockaddr* addr, socklen_t len, uint64_t timeoutMs) override {
@@ -150,8 +171,7 @@ class UringStream final : public Stream, private Completion {
     if (inflight_ == 0) {
       finish();
     } else {
-      io_uring_sqe* s = loop_.ring().sqe();
-      io_uring_prep_cancel_fd(s, fd_, IORING_ASYNC_CANCEL_ALL);
+      cancelInflight();
     }
   }
 
@@ -166,13 +186,46 @@ class UringStream final : public Stream, private Completion {
   void set(uint16_t f) { flags_ |= f; }
   void clear(uint16_t f) { flags_ &= static_cast<uint16_t>(~f); }
 
+  // Cancel each op in flight by its user_data: the kernel finds those in a hash table, where
+  // a cancel by fd (IORING_ASYNC_CANCEL_FD) walks every armed request of the ring, so closing
+  // N idle connections cost O(N^2) (9,900 took 13-15 s). At most one op per tag is in flight.
+  void cancelInflight() {
+    Ring& r = loop_.ring();
+    auto cancel = [&](unsigned tag) {
+      io_uring_sqe* s = r.sqe();
+      io_uring_prep_cancel64(s, userData(this, tag), 0);
+    };
+    if (has(Reading) && !has(RecvCancelSent)) {
+      cancel(TagRecv);
+      set(RecvCancelSent);
+    }
+    if (has(Sending)) cancel(TagSend);  // SEND_ZC: its NOTIF still comes, and is waited for
+    if (has(Connecting)) cancel(TagConnect);
+    if (has(ShutdownPending) && !has(ShutdownDone)) cancel(TagShutdown);  // if submitted
+  }
+
   void arm() {
     if (has(Reading) || has(Starved) || has(ReadDone) || has(Closing)) return;
     io_uring_sqe* s = loop_.ring().sqe();
-    if (has(Throttled))
-      io_uring_prep_recv(s, fd_, nullptr, 0, 0);  // one buffer, then look again
-    else
+    if (loop_.bundles()) {
+      // A multishot recv that fills several buffers per CQE and ends (a CQE without F_MORE)
+      // once `cap` bytes came: the handler's budget (a relay: the room in the other side's
+      // queue, rounded up to a buffer), else the per-connection bound. Bulk costs one CQE per
+      // up to 64 buffers and one SQE per cap, and a paused stream never overshoots.
+      const uint32_t size = loop_.buffers().bufferSize();
+      const std::size_t budget = handler_ != nullptr ? handler_->readBudget(*this) : 0;
+      std::size_t cap = budget != 0 ? std::max<std::size_t>(budget, size)
+                                    : loop_.options().maxQueuedBytes;
+      cap = std::min<std::size_t>(cap, 1u << 30);
       io_uring_prep_recv_multishot(s, fd_, nullptr, 0, 0);
+      s->len = static_cast<uint32_t>(std::min<std::size_t>(cap, std::size_t{kMaxBundleTake} * size));
+      s->ioprio |= IORING_RECVSEND_BUNDLE;
+      setRecvTotalCap(s, static_cast<uint32_t>(cap));
+    } else if (has(Throttled)) {
+      io_uring_prep_recv(s, fd_, nullptr, 0, 0);  // one buffer, then look again
+    } else {
+      io_uring_prep_recv_multishot(s, fd_, nullptr, 0, 0);
+    }
     s->flags |= IOSQE_BUFFER_SELECT;
     s->buf_group = loop_.buffers().group();
     io_uring_sqe_set_data64(s, userData(this, TagRecv));
@@ -225,13 +278,18 @@ class UringStream final : public Stream, private Completion {
       clear(Reading | RecvCancelSent);
       --inflight_;
     }
-    BufferRef data;
-    if (flags & IORING_CQE_F_BUFFER) {
-      data = loop_.buffers().take(flags >> IORING_CQE_BUFFER_SHIFT, res > 0 ? res : 0);
+    BufferRing& pool = loop_.buffers();
+    const uint32_t size = pool.bufferSize();
+    if (res > static_cast<int>(size)) {  // a bundle: consecutive ring slots, all full but the last
+      onBundle(static_cast<uint32_t>(res), flags >> IORING_CQE_BUFFER_SHIFT, more);
+      return;
     }
+    BufferRef data;
+    if (flags & IORING_CQE_F_BUFFER) data = pool.take(flags >> IORING_CQE_BUFFER_SHIFT, res > 0 ? res : 0);
     if (res > 0) {
-      if (!more && !has(PausedOnce) && static_cast<uint32_t>(res) < loop_.buffers().bufferSize())
-        clear(Throttled);  // drained without ever pausing: multishot from now on
+      // Without bundles: drained without ever pausing, so multishot from now on.
+      if (!more && !has(PausedOnce) && static_cast<uint32_t>(res) < size && !loop_.bundles())
+        clear(Throttled);
       if (!has(Closing)) handler_->onData(*this, std::move(data));
       if (!more && has(WantRead)) arm();  // ended (single-shot, or the kernel's choice): re-arm
       return;
@@ -250,6 +308,25 @@ class UringStream final : public Stream, private Completion {
     if (has(Closing)) return;
     set(ReadDone);
     handler_->onReadEnd(*this, res);  // 0 = FIN
+  }
+
+  void onBundle(uint32_t res, uint32_t first, bool more) {
+    BufferRing& pool = loop_.buffers();
+    const uint32_t size = pool.bufferSize();
+    // Take every buffer before the handler runs: it may close us, and all must go back.
+    BufferRef got[kMaxBundleTake];
+    uint32_t n = 0;
+    for (uint32_t left = res; left > 0 && n < kMaxBundleTake; ++n) {
+      const uint32_t len = std::min(left, size);
+      got[n] = pool.take(pool.bundleId(first, n), len);
+      left -= len;
+    }
+    RINGWAY_ASSERT(static_cast<uint64_t>(n) * size >= res);
+    bump(loop_.ring().counters().recvBundles);
+    bump(loop_.ring().counters().recvBundleBuffers, n);
+    for (uint32_t i = 0; i < n; ++i)
+      if (!has(Closing)) handler_->onData(*this, std::move(got[i]));
+    if (!more && has(WantRead)) arm();
   }
 
   void onSend(int res, uint32_t flags) {
@@ -342,6 +419,9 @@ class UringStream final : public Stream, private Completion {
     if (count) loop_.countSyscall();
     fd_ = -1;
   }
+
+  static constexpr unsigned kMaxQueuedBuffers = 64;  // per direction, with maxQueuedBytes
+  static constexpr uint32_t kMaxBundleTake = 64;      // buffers per recv CQE at most
 
   UringLoop& loop_;
   StreamHandler* handler_ = nullptr;
@@ -436,7 +516,16 @@ class UringAcceptor final : public Acceptor, private Completion {
 };
 
 Result<UringLoop*> UringLoop::create(const UringOptions& opt) {
-  auto ring = Ring::create({opt.ringEntries, opt.tryDeferTaskrun});
+  RingOptions ro{opt.ringEntries, opt.tryDeferTaskrun, opt.waitBatch, opt.minWaitUs};
+  // RINGWAY_URING_BATCH=N,US overrides the batched wait (0,0: off), for measuring it.
+  if (const char* b = std::getenv("RINGWAY_URING_BATCH"); b != nullptr) {
+    unsigned n = 0, us = 0;
+    if (std::sscanf(b, "%u,%u", &n, &us) == 2) {
+      ro.waitBatch = n;
+      ro.minWaitUs = us;
+    }
+  }
+  auto ring = Ring::create(ro);
   if (!ring.ok()) return ring.error();
   std::unique_ptr<UringLoop> l(new UringLoop());
   l->opt_ = opt;
@@ -444,6 +533,9 @@ Result<UringLoop*> UringLoop::create(const UringOptions& opt) {
   auto br = BufferRing::create(*l->ring_, 0, opt.bufferCount, opt.bufferSize);
   if (!br.ok()) return br.error();
   l->buffers_.reset(br.value());
+  // RINGWAY_URING_BUNDLES=0 turns bundles off: for measuring what they change.
+  const char* env = std::getenv("RINGWAY_URING_BUNDLES");
+  l->bundles_ = opt.bundles && !(env != nullptr && env[0] == '0') && BufferRing::bundlesSupported();
   l->wakeFd_ = eventfd(0, EFD_CLOEXEC);  // blocking: io_uring polls it
   if (l->wakeFd_ < 0) return Error{errno, "eventfd"};
   l->updateNow();

@@ -19,6 +19,11 @@ struct UringOptions {
   std::size_t zerocopyThreshold = 0;  // 0 = off
   std::size_t maxQueuedBytes = 256 * 1024;  // per stream, see Stream::writeBlocked()
   bool tryDeferTaskrun = true;
+  // Receive bundles (several buffers per recv CQE) where the kernel has them (6.10+).
+  bool bundles = true;
+  // Batched waits (RingOptions): off until measured.
+  unsigned waitBatch = 0;
+  unsigned minWaitUs = 0;
 };
 
 class UringStream;
@@ -48,6 +53,7 @@ class UringLoop final : public Loop, private Completion {
   Ring& ring() { return *ring_; }
   BufferRing& buffers() { return *buffers_; }
   const UringOptions& options() const { return opt_; }
+  bool bundles() const { return bundles_; }  // options().bundles and the kernel has them
 
   // For UringStream.
   void addStarved(UringStream* s);
@@ -73,6 +79,7 @@ class UringLoop final : public Loop, private Completion {
   uint64_t now_ = 0;
   uint64_t otherSyscalls_ = 0;  // syscalls besides io_uring_enter (socket, close, ...)
   bool stopping_ = false;
+  bool bundles_ = false;
   TickHandler* tick_ = nullptr;
   __kernel_timespec tickTs_{};
   WakeHandler* wake_ = nullptr;

@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -127,6 +128,12 @@ void TcpSession::onData(io::Stream& s, io::BufferRef data) {
   to.write(std::move(data));  // the received buffer itself goes out: no copy
   // Backpressure: the peer's queue is full, so stop reading until it drains (onWritable).
   if (to.writeBlocked()) s.readStop();
+}
+
+// What s receives goes to the other side's queue: never more than it can take.
+std::size_t TcpSession::readBudget(io::Stream& s) {
+  if (!(bits_ & Connected)) return 0;
+  return std::max<std::size_t>(other(s).writeRoom(), 1);
 }
 
 void TcpSession::onWritable(io::Stream& s) {

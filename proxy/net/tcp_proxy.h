@@ -50,6 +50,7 @@ class TcpSession final : public io::StreamHandler, public io::Deferred, public I
   void onWritable(io::Stream& s) override;
   void onWriteError(io::Stream& s, int err) override;
   void onClosed(io::Stream& s) override;
+  std::size_t readBudget(io::Stream& s) override;
   void runDeferred() override;
   io::Stream& other(io::Stream& s) { return &s == client_.get() ? *upstream_ : *client_; }
   void closeBoth(io::CloseMode mode);
