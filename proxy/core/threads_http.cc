@@ -215,6 +215,7 @@ void HttpConnection::run() {
       // can destroy the answer before the client reads it: stop writing, read and drop a while.
       flushClient();
       ::shutdown(client_, SHUT_WR);
+      setTimeouts(client_, LingerMs, LingerMs);  // a recv() must not outlast the linger
       const uint64_t t0 = nowMs();
       while (nowMs() - t0 < LingerMs) {
         const ssize_t n = ::recv(client_, in_.buf.get(), in_.cap, 0);
