@@ -164,10 +164,11 @@ def make_cert(tmp):
     return cert, key
 
 
-def config_yaml(backends, workers=2):
+def config_yaml(backends, workers=2, backend="auto"):
     cert, key = backends.cert, backends.key
     return f"""workers: {workers}
 log_level: info
+io: {{ backend: {backend} }}
 admin: {{ address: "127.0.0.1:0" }}
 listeners:
   - name: web
