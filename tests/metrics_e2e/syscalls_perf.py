@@ -130,6 +130,13 @@ def run(binary, tmp):
     if not ok:
         log("SKIP: perf stat -e raw_syscalls:sys_enter is not permitted here:", why)
         return harness.SKIP
+    libs = subprocess.run(["ldd", binary], capture_output=True, text=True, timeout=30).stdout
+    runtime = re.search(r"lib(asan|tsan|msan|lsan)\.so", libs)
+    if runtime:
+        log(f"SKIP: {binary} runs under {runtime.group(1).upper()}: the sanitizer runtime makes "
+            "syscalls of its own on the worker thread (shadow memory, its allocator) that "
+            "ringway cannot count")
+        return harness.SKIP
     # Both event-loop backends count syscalls (threads has no per-worker counter).
     failed = 0
     for backend in ("io_uring", "epoll"):
