@@ -81,7 +81,8 @@ void processFamilies(std::vector<prometheus::MetricFamily>& out) {
   addCounter(reloads, {{"result", "failure"}}, 0);
   auto cpu = metrics::counterFamily("process_cpu_seconds_total",
                                     "Total user and system CPU time spent in seconds.");
-  auto rss = metrics::gaugeFamily("process_resident_memory_bytes", "Resident memory size in bytes.");
+  auto rss =
+      metrics::gaugeFamily("process_resident_memory_bytes", "Resident memory size in bytes.");
   auto vsz = metrics::gaugeFamily("process_virtual_memory_bytes", "Virtual memory size in bytes.");
   auto fds = metrics::gaugeFamily("process_open_fds", "Number of open file descriptors.");
   auto maxFds = metrics::gaugeFamily("process_max_fds", "Maximum number of open file descriptors.");
@@ -101,10 +102,6 @@ void processFamilies(std::vector<prometheus::MetricFamily>& out) {
   for (auto* f : {&start, &reloads, &cpu, &rss, &vsz, &fds, &maxFds, &started})
     out.push_back(std::move(*f));
 }
-
-constexpr Worker::State kStates[] = {Worker::State::Starting, Worker::State::Serving,
-                                     Worker::State::Failed, Worker::State::Draining,
-                                     Worker::State::Stopped};
 
 constexpr Worker::State kStates[] = {Worker::State::Starting, Worker::State::Serving,
                                      Worker::State::Failed, Worker::State::Draining,
