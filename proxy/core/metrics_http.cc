@@ -118,8 +118,7 @@ void httpUpstreamSamples(const Server& server, std::size_t listener,
     const UpstreamSum s = upstreamOf(server, listener, c);
     addCounter(connectErrors, {{"cluster", cluster}, {"listener", lc.name}, {"reason", "error"}},
                s.connectErrors);
-    addCounter(connectErrors,
-               {{"cluster", cluster}, {"listener", lc.name}, {"reason", "timeout"}},
+    addCounter(connectErrors, {{"cluster", cluster}, {"listener", lc.name}, {"reason", "timeout"}},
                s.connectTimeouts);
     addGauge(upstreamActive, {{"cluster", cluster}, {"listener", lc.name}}, s.active);
   }
@@ -194,7 +193,8 @@ void httpFamilies(const Server& server, std::vector<prometheus::MetricFamily>& o
                       {"route", route}},
                      n);
         }
-      metrics::addHistogram(durations, {{"cluster", cluster}, {"listener", lc.name}, {"route", route}},
+      metrics::addHistogram(durations,
+                            {{"cluster", cluster}, {"listener", lc.name}, {"route", route}},
                             hist[s].render());
     }
     for (std::size_t e = 0; e < errs.size(); ++e)

@@ -8,12 +8,12 @@
 namespace ringway::metrics {
 
 struct ProcessSample {
-  double cpuSeconds = 0;       // user + system, all threads
+  double cpuSeconds = 0; // user + system, all threads
   double residentBytes = 0;
   double virtualBytes = 0;
   double startTimeSeconds = 0; // unix time
   std::optional<double> openFds;
-  std::optional<double> maxFds;  // RLIMIT_NOFILE soft limit
+  std::optional<double> maxFds; // RLIMIT_NOFILE soft limit
 };
 
 // nullopt when /proc/self/stat cannot be read or parsed (no /proc mounted).

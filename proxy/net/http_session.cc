@@ -962,11 +962,12 @@ void HttpSession::countRequest(uint16_t status) {
   if (has(Counted)) return;
   set(Counted);
   HttpStats& hs = l_.httpStats();
-  const std::size_t slot =
-      route_ < 0 ? hs.routeSlots - 1 : static_cast<std::size_t>(route_);
+  const std::size_t slot = route_ < 0 ? hs.routeSlots - 1 : static_cast<std::size_t>(route_);
   // A head that did not parse (or never ended) has no method we could trust: OTHER.
-  const std::size_t method = reqPhase_ == ReqPhase::Head ? HttpStats::kMethods - 1 : methodIndex(method_);
-  const std::size_t cls = status >= 100 && status < 600 ? status / 100 - 1 : HttpStats::kClasses - 1;
+  const std::size_t method =
+      reqPhase_ == ReqPhase::Head ? HttpStats::kMethods - 1 : methodIndex(method_);
+  const std::size_t cls =
+      status >= 100 && status < 600 ? status / 100 - 1 : HttpStats::kClasses - 1;
   statAdd(hs.request(slot, method, cls));
   const uint64_t now = monotonicNs();
   hs.durations[slot].observe(startNs_ != 0 && now > startNs_ ? now - startNs_ : 0);

@@ -28,5 +28,5 @@ TEST(HttpMetricsLabels, NamesWhenUniqueElseIndexes) {
   EXPECT_TRUE(routeLabels(config::Listener{}).empty());
 }
 
-}  // namespace
-}  // namespace ringway::core
+} // namespace
+} // namespace ringway::core

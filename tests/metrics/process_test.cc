@@ -44,5 +44,5 @@ TEST(ProcessMetrics, ReadsThisProcess) {
   EXPECT_GT(s->startTimeSeconds, now - 24 * 3600.0);
 }
 
-}  // namespace
-}  // namespace ringway::metrics
+} // namespace
+} // namespace ringway::metrics
