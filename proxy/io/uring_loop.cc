@@ -62,6 +62,7 @@ enum Flag : uint16_t {
   // A stream starts Throttled and moves to multishot after its first short read (the socket
   // was drained: a request/response peer), unless backpressure has been seen (then for good).
   PausedOnce = 1 << 14,
+  FlushQueued = 1 << 15,  // in the loop's list of sends to start at the end of the batch
 };
 
 }  // namespace
@@ -75,6 +76,7 @@ class UringStream final : public Stream, private Completion {
   UringStream(UringLoop& loop, int fd) : loop_(loop), fd_(fd) {}
   ~UringStream() override {
     RINGWAY_ASSERT(inflight_ == 0);
+    if (has(FlushQueued)) loop_.removeFlush(this);  // closed and freed within one batch
     if (fd_ >= 0) closeFd(false);  // never started: nothing in flight
     if (send_ != nullptr) loop_.giveSendQueue(std::exchange(send_, nullptr));
   }
@@ -138,7 +140,17 @@ class UringStream final : public Stream, private Completion {
     if (send_ == nullptr) send_ = loop_.takeSendQueue();
     send_->push(std::move(data));
     if (writeBlocked()) set(Blocked);
-    if (!has(Sending) && !has(Connecting)) flush();
+    // The send starts at the end of the batch, not now: what handlers queue meanwhile (an HTTP
+    // head and its body, a bundle's buffers) goes out in the same SENDMSG.
+    if (!has(Sending) && !has(Connecting)) queueFlush();
+  }
+
+  // From the loop, once the batch of CQEs is handled (before anything is freed).
+  void flushQueued() {
+    clear(FlushQueued);
+    if (has(Sending) || has(Connecting) || send_ == nullptr || send_->count == 0) return;
+    if (has(Closing) && !has(CloseAfterFlush)) return;
+    flush();
   }
 
   void shutdownWrite() override {
@@ -231,6 +243,12 @@ class UringStream final : public Stream, private Completion {
     io_uring_sqe_set_data64(s, userData(this, TagRecv));
     set(Reading);
     ++inflight_;
+  }
+
+  void queueFlush() {
+    if (has(FlushQueued)) return;
+    set(FlushQueued);
+    loop_.queueFlush(this);
   }
 
   void flush() {
@@ -358,7 +376,7 @@ class UringStream final : public Stream, private Completion {
       return;
     }
     if (st.count > 0) {
-      flush();
+      queueFlush();  // with what else this batch queues
     } else {
       if (has(ShutdownPending) && !has(ShutdownDone)) submitShutdown();
       if (has(CloseAfterFlush)) {
@@ -634,12 +652,25 @@ void UringLoop::giveSendQueue(SendQueue* q) { sendQueues_.give(q); }
 
 void UringLoop::updateNow() { now_ = monotonicMs(); }
 
+void UringLoop::runFlushes() {
+  // A flush never queues another flush (it sets Sending), so the list only shrinks here.
+  for (std::size_t i = 0; i < flushes_.size(); ++i) flushes_[i]->flushQueued();
+  flushes_.clear();
+}
+
+void UringLoop::removeFlush(UringStream* s) {
+  auto it = std::find(flushes_.begin(), flushes_.end(), s);
+  if (it != flushes_.end()) flushes_.erase(it);
+}
+
 void UringLoop::run() {
   stopping_ = false;
   while (!stopping_) {
+    runFlushes();  // writes made outside a batch (before run(), by deferred work)
     ring_->submitAndWait();
     updateNow();
     ring_->reap();
+    runFlushes();
     runDeferred();
     rearmStarved(false);
     stats_.buffersFree.store(buffers_->freeCount(), std::memory_order_relaxed);

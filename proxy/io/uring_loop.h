@@ -57,6 +57,8 @@ class UringLoop final : public Loop, private Completion {
 
   // For UringStream.
   void addStarved(UringStream* s);
+  void queueFlush(UringStream* s) { flushes_.push_back(s); }
+  void removeFlush(UringStream* s);
   void removeStarved(UringStream* s);
   SendQueue* takeSendQueue();
   void giveSendQueue(SendQueue* s);
@@ -70,6 +72,7 @@ class UringLoop final : public Loop, private Completion {
   void armWake();
   void rearmStarved(bool force);
   void runDeferred();
+  void runFlushes();
   void updateNow();
 
   UringOptions opt_;
@@ -87,6 +90,7 @@ class UringLoop final : public Loop, private Completion {
   uint64_t wakeBuf_ = 0;
   DeferredList deferred_;
   std::vector<UringStream*> starved_;
+  std::vector<UringStream*> flushes_;  // sends to start after the batch (UringStream::write)
   SendQueuePool sendQueues_;
 };
 
