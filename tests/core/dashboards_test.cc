@@ -84,13 +84,19 @@ TEST(Dashboards, GrafanaJsonIsWellFormed) {
   ASSERT_GE(panels.size(), 15u);
   std::set<double> ids;
   std::set<std::string> titles;
+  std::string row;
+  std::set<std::string> uringRow; // the panels under the io_uring row
   for (const Json& p : panels) {
     const std::string title = p.get("title")->str();
     EXPECT_TRUE(ids.insert(p.get("id")->number()).second) << "duplicate panel id: " << title;
     ASSERT_NE(p.get("gridPos"), nullptr) << title;
-    if (p.get("type")->str() == "row")
+    if (p.get("type")->str() == "row") {
+      row = title;
       continue;
+    }
     titles.insert(title);
+    if (row == "io_uring")
+      uringRow.insert(title);
     ASSERT_NE(p.get("targets"), nullptr) << title;
     ASSERT_FALSE(p.get("targets")->array().empty()) << title;
     EXPECT_EQ(p.get("datasource")->get("uid")->str(), "${datasource}") << title;
@@ -110,6 +116,12 @@ TEST(Dashboards, GrafanaJsonIsWellFormed) {
         "CQEs per wakeup", "Provided buffers free per worker", "ENOBUFS/s per worker",
         "SEND_ZC copied ratio", "Context switches/s per worker", "CPU per worker"})
     EXPECT_EQ(titles.count(want), 1u) << want;
+  // The io_uring row.
+  for (const char* want :
+       {"Syscalls per request", "SQEs/s by op", "CQEs/s by op", "CQEs per wakeup",
+        "Provided buffers free per worker", "ENOBUFS/s per worker", "SEND_ZC copied ratio",
+        "Context switches/s per worker"})
+    EXPECT_EQ(uringRow.count(want), 1u) << want << " is not in the io_uring row";
 }
 
 TEST(Dashboards, AlertRulesPassPromtool) {
