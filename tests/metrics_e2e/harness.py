@@ -164,8 +164,10 @@ def make_cert(tmp):
     return cert, key
 
 
-def config_yaml(backends, workers=2, backend="auto"):
+def config_yaml(backends, workers=2, backend="auto", access_log=None):
     cert, key = backends.cert, backends.key
+    log_line = (f'\n    access_log: {{ path: "{access_log}", format: json }}' if access_log
+                else "")
     return f"""workers: {workers}
 log_level: info
 io: {{ backend: {backend} }}
@@ -173,7 +175,7 @@ admin: {{ address: "127.0.0.1:0" }}
 listeners:
   - name: web
     address: "127.0.0.1:0"
-    protocol: http
+    protocol: http{log_line}
     routes:
       - {{ name: app, match: {{ path_prefix: "/app" }}, cluster: app }}
       - {{ name: dead, match: {{ path_prefix: "/dead" }}, cluster: dead }}

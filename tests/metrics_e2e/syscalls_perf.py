@@ -8,7 +8,8 @@ FIFO so that its window is exactly:
 
     enable perf -> scrape 1 -> fixed load -> scrape 2 -> disable perf
 
-The counter's delta (scrape 2 - scrape 1) and perf's count must agree within 2 %. The load
+The HTTP listener writes an access log (io_uring: write SQEs; epoll: a writer thread the worker
+wakes). The counter's delta (scrape 2 - scrape 1) and perf's count must agree within 2 %. The load
 runs once before perf is enabled (see load(): malloc's arena growth is glibc's, not ours). What falls
 between the edges of the two windows is the idle worker's 100 ms tick (an io_uring_enter and
 a getrusage) for the few milliseconds between enabling perf and the first scrape, and between
@@ -147,7 +148,8 @@ def run(binary, tmp):
 def measure(binary, tmp, perf, backend):
     os.mkdir(tmp)
     backends = harness.Backends(tmp)
-    rw = harness.Ringway(binary, harness.config_yaml(backends, workers=1, backend=backend), tmp,
+    rw = harness.Ringway(binary, harness.config_yaml(backends, workers=1, backend=backend,
+                                                access_log=os.path.join(tmp, "access.log")), tmp,
                          expect=("web", "l4", "secure"))
     log(f"--- backend {backend}")
     perfc = None
