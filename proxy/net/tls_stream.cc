@@ -401,10 +401,17 @@ void TlsStream::write(io::BufferRef data) {
   }
 }
 
+void TlsStream::lendOutput() {
+  if (!session_.pendingCiphertext().empty()) return;
+  std::vector<std::byte> v = worker_.cipher().spare();
+  if (v.capacity() > 0 && !session_.lendOutput(v)) worker_.cipher().giveBack(std::move(v));
+}
+
 void TlsStream::encryptCoalesced() {
   if (coalesced_ == NoSlab) return;
   SlabPool& pool = worker_.plain();
   if (coalescedLen_ > 0 && !failed_) {
+    lendOutput();
     const tls::IoResult r = session_.writePlaintext(std::span<const std::byte>(
         reinterpret_cast<const std::byte*>(pool.data(coalesced_)), coalescedLen_));
     if (r.status == tls::Status::Error) failed_ = true;  // the read side reports it
@@ -432,6 +439,7 @@ void TlsStream::flushWrites() {
 void TlsStream::encrypt(io::BufferRef data) {
   // Established: Ok takes everything. The plaintext buffer goes back as soon as it is
   // encrypted (for a proxied stream, straight to the receiving ring).
+  lendOutput();
   const tls::IoResult r = session_.writePlaintext(bytesOf(data));
   if (r.status == tls::Status::Error) failed_ = true;  // the read side reports it
 }

@@ -111,6 +111,7 @@ class TlsStream final : public io::Stream, private io::StreamHandler {
   void flushWrites();       // after the batch: what write() coalesced or encrypted goes out
   void encryptCoalesced();  // the coalesced plaintext becomes a record
   void dropCoalesced();
+  void lendOutput();  // a spare output buffer for the session, if it has none
   void deliver();
   void syncInnerRead();
   void setEnd(int err, bool clean);

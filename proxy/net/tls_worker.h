@@ -40,23 +40,48 @@ class SlabPool final : public io::BufferPool {
 };
 
 // Ciphertext as the Session hands it out (takeCiphertext swaps a vector): a slot per buffer
-// in flight. The vector is freed on release, so an idle connection keeps no output buffer.
+// in flight. A sent buffer is kept as a spare (cleared, up to MaxSpares of at most
+// MaxSpareCapacity) that the next write lends the session to encrypt into, so steady traffic
+// allocates no output buffer; the session gives it up again with its ciphertext, so an idle
+// connection keeps none.
 class VectorPool final : public io::BufferPool {
  public:
+  static constexpr std::size_t MaxSpares = 64;
+  static constexpr std::size_t MaxSpareCapacity = 64 * 1024;
   VectorPool() = default;
   VectorPool(const VectorPool&) = delete;
   VectorPool& operator=(const VectorPool&) = delete;
   uint32_t acquire();
   std::vector<std::byte>& at(uint32_t id) { return slots_[id]; }
   void release(uint32_t id) override {
-    std::vector<std::byte>().swap(slots_[id]);
+    std::vector<std::byte>& v = slots_[id];
+    if (v.capacity() > 0 && v.capacity() <= MaxSpareCapacity && spares_.size() < MaxSpares) {
+      v.clear();
+      spares_.push_back(std::move(v));
+    }
+    std::vector<std::byte>().swap(v);  // the slot itself holds nothing
     free_.push_back(id);
   }
+  // A cleared vector with capacity from an earlier send (empty when there is none).
+  std::vector<std::byte> spare() {
+    if (spares_.empty()) return {};
+    std::vector<std::byte> v = std::move(spares_.back());
+    spares_.pop_back();
+    return v;
+  }
+  void giveBack(std::vector<std::byte>&& v) {
+    if (v.capacity() > 0 && v.capacity() <= MaxSpareCapacity && spares_.size() < MaxSpares) {
+      v.clear();
+      spares_.push_back(std::move(v));
+    }
+  }
   std::size_t inUse() const { return slots_.size() - free_.size(); }
+  std::size_t spares() const { return spares_.size(); }
 
  private:
   std::vector<std::vector<std::byte>> slots_;
   std::vector<uint32_t> free_;
+  std::vector<std::vector<std::byte>> spares_;
 };
 
 class TlsWorker final : private io::Deferred {

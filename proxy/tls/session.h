@@ -89,6 +89,9 @@ public:
   // Moves all pending ciphertext into `out` (its old contents are dropped); the session keeps
   // out's previous capacity, so swapping one vector back and forth allocates nothing.
   void takeCiphertext(std::vector<std::byte>& out);
+  // Lends the session an empty buffer (its capacity is what counts) to write ciphertext into,
+  // when it has no output buffer: true if taken. takeCiphertext() hands it back out.
+  bool lendOutput(std::vector<std::byte>& v);
 
   State state() const { return state_; }
   bool established() const { return state_ == State::Established; }
