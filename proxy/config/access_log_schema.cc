@@ -44,7 +44,7 @@ std::string directoryPart(const std::string& file) {
   return slash == std::string::npos ? std::string() : file.substr(0, slash + 1);
 }
 
-}  // namespace
+} // namespace
 
 void readAccessLog(Reader& r, const YAML::Node& n, const std::string& p, Listener& l) {
   AccessLog a;
@@ -77,7 +77,9 @@ void checkAccessLogs(Reader& r, Config& cfg) {
       continue;
     }
     const std::size_t slash = path.rfind('/');
-    const std::string parent = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+    const std::string parent = slash == std::string::npos ? "."
+                               : slash == 0               ? "/"
+                                                          : path.substr(0, slash);
     if (::stat(parent.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
       r.problemAt(at, "directory '" + parent + "' of the access log does not exist");
       continue;
@@ -87,4 +89,4 @@ void checkAccessLogs(Reader& r, Config& cfg) {
   }
 }
 
-}  // namespace ringway::config
+} // namespace ringway::config

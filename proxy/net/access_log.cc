@@ -141,7 +141,9 @@ struct Out {
 constexpr const char* Months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                   "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 
-std::string_view cut(std::string_view v, std::size_t max) { return v.substr(0, std::min(v.size(), max)); }
+std::string_view cut(std::string_view v, std::size_t max) {
+  return v.substr(0, std::min(v.size(), max));
+}
 
 }  // namespace
 
@@ -390,7 +392,9 @@ void AccessLog::flush() {
   kick();
 }
 
-bool AccessLog::idle() const { return !inflight_ && queued_ == 0 && bufs_[(head_ + queued_) % MaxBuffers].len == 0; }
+bool AccessLog::idle() const {
+  return !inflight_ && queued_ == 0 && bufs_[(head_ + queued_) % MaxBuffers].len == 0;
+}
 
 void AccessLog::onFileWritten(int res) {
   inflight_ = false;

@@ -28,7 +28,7 @@ clusters:
 }
 
 class TempDir {
- public:
+public:
   TempDir() {
     char t[] = "/tmp/ringway-alcfg-XXXXXX";
     path_ = mkdtemp(t);
@@ -40,7 +40,7 @@ class TempDir {
   }
   const std::string& path() const { return path_; }
 
- private:
+private:
   std::string path_;
 };
 
@@ -52,7 +52,8 @@ TEST(AccessLogConfig, OffUnlessConfigured) {
 
 TEST(AccessLogConfig, PathAndFormat) {
   TempDir d;
-  auto cfg = load(httpListener("    access_log: { path: \"" + d.path() + "/a.log\", format: json }\n"));
+  auto cfg =
+      load(httpListener("    access_log: { path: \"" + d.path() + "/a.log\", format: json }\n"));
   ASSERT_EQ(cfg->listeners.size(), 1u);
   ASSERT_TRUE(cfg->listeners[0].access_log.has_value());
   EXPECT_EQ(cfg->listeners[0].access_log->path, d.path() + "/a.log");
@@ -82,15 +83,16 @@ TEST(AccessLogConfig, UnknownKeyAndMissingPath) {
   auto problems = problemsOf(httpListener("    access_log: { fromat: json }\n"));
   ASSERT_EQ(problems.size(), 2u);
   std::string all;
-  for (const auto& p : problems) all += p.str() + "\n";
+  for (const auto& p : problems)
+    all += p.str() + "\n";
   EXPECT_THAT(all, HasSubstr("did you mean 'format'?"));
   EXPECT_THAT(all, HasSubstr("missing required key 'path'"));
 }
 
 TEST(AccessLogConfig, MissingDirectoryIsAnErrorAtThePath) {
   EXPECT_ONE_PROBLEM(
-      httpListener("    access_log: { path: /nonexistent-ringway-dir/a.log, format: combined }\n"), 5,
-      25, "listeners[0].access_log.path",
+      httpListener("    access_log: { path: /nonexistent-ringway-dir/a.log, format: combined }\n"),
+      5, 25, "listeners[0].access_log.path",
       "directory '/nonexistent-ringway-dir' of the access log does not exist");
 }
 
@@ -101,7 +103,8 @@ TEST(AccessLogConfig, ADirectoryIsNotAFile) {
 }
 
 TEST(AccessLogConfig, UnwritableDirectory) {
-  if (geteuid() == 0) GTEST_SKIP() << "root may write anywhere";
+  if (geteuid() == 0)
+    GTEST_SKIP() << "root may write anywhere";
   TempDir d;
   ASSERT_EQ(chmod(d.path().c_str(), 0555), 0);
   EXPECT_ONE_PROBLEM(httpListener("    access_log: { path: \"" + d.path() + "/a.log\" }\n"), 5, 25,
@@ -113,7 +116,8 @@ TEST(AccessLogConfig, OnlyForHttpListeners) {
   auto problems =
       problemsOf(httpListener("    access_log: { path: \"" + d.path() + "/a.log\" }\n", "tcp"));
   std::string all;
-  for (const auto& p : problems) all += p.str() + "\n";
+  for (const auto& p : problems)
+    all += p.str() + "\n";
   EXPECT_THAT(all, HasSubstr("'access_log' is only for protocol: http listeners"));
 }
 
@@ -128,11 +132,12 @@ TEST(AccessLogConfig, RelativePathIsRelativeToTheConfigFile) {
 
 TEST(AccessLogConfig, Dumped) {
   TempDir d;
-  auto cfg = load(httpListener("    access_log: { path: \"" + d.path() + "/a.log\", format: json }\n"));
+  auto cfg =
+      load(httpListener("    access_log: { path: \"" + d.path() + "/a.log\", format: json }\n"));
   const std::string dumped = toYaml(*cfg);
   EXPECT_THAT(dumped, HasSubstr("access_log"));
   EXPECT_THAT(dumped, HasSubstr("json"));
 }
 
-}  // namespace
-}  // namespace ringway::config
+} // namespace
+} // namespace ringway::config
