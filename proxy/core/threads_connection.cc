@@ -316,17 +316,17 @@ int ThreadsShared::setSocket(ThreadsSockets& s, int ThreadsSockets::*which, int 
 }
 
 void ThreadsShared::setIdle(ThreadsSockets& s, bool idle) {
-  std::lock_guard<std::mutex> g(socketsMu);
-  s.idle = idle;
+  // No lock: the client fd is the calling thread's own and stays open while s is linked.
+  s.idle.store(idle);
   // Drain began before this connection went idle: it must not wait for another request.
-  if (idle && draining.load(std::memory_order_relaxed) && s.client >= 0)
-    ::shutdown(s.client, SHUT_RD);
+  if (idle && draining.load() && s.client >= 0) ::shutdown(s.client, SHUT_RD);
 }
 
 void ThreadsShared::shutdownIdle() {
+  // draining is set: a connection going idle from now on shuts itself down.
   std::lock_guard<std::mutex> g(socketsMu);
   for (ThreadsSockets* s = sockets; s != nullptr; s = s->next)
-    if (s->idle && s->client >= 0) ::shutdown(s->client, SHUT_RD);
+    if (s->idle.load() && s->client >= 0) ::shutdown(s->client, SHUT_RD);
 }
 
 void ThreadsShared::shutdownAll() {

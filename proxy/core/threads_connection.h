@@ -28,7 +28,10 @@ struct ThreadsHttpListener;  // core/threads_http.h
 struct ThreadsSockets {
   int client = -1;
   int upstream = -1;
-  bool idle = false;  // waiting for the first byte of a request (drain may close it)
+  // Waiting for the first byte of a request (drain may close it). Written by its thread
+  // without the lock (twice per request): seq_cst against ThreadsShared::draining, so either
+  // the thread sees the drain or the drain sees it idle.
+  std::atomic<bool> idle{false};
   ThreadsSockets* prev = nullptr;
   ThreadsSockets* next = nullptr;
 };
