@@ -1,6 +1,8 @@
 // dashboards/: the Grafana dashboard parses, the alert rules pass promtool, and every metric
 // they (and the README) name is one a running ringway really exposes.
 #include <gtest/gtest.h>
+#include <openssl/ssl.h>
+#include <sys/socket.h>
 #include <yaml-cpp/yaml.h>
 
 #include <cstdlib>
@@ -56,6 +58,30 @@ std::vector<std::string> alertExprs() {
     for (const auto& s : t["input_series"])
       out.push_back(s["series"].as<std::string>());
   return out;
+}
+
+// A TLS session that breaks after its handshake: a record the server cannot decrypt, so that
+// ringway_tls_session_errors_total (no series until one happens) has one.
+void brokenTlsSession(const std::string& address) {
+  const int fd = connectTo(address);
+  ASSERT_GE(fd, 0);
+  timeval tv{5, 0}; // a deadline, not a speed check
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  SSL* ssl = SSL_new(ctx);
+  SSL_set_fd(ssl, fd);
+  SSL_set_tlsext_host_name(ssl, "dump.test");
+  EXPECT_EQ(SSL_connect(ssl), 1);
+  const char garbage[] = "\x17\x03\x03\x00\x20"
+                         "0123456789abcdef0123456789abcdef"; // application data, not encrypted
+  EXPECT_EQ(::send(fd, garbage, sizeof garbage - 1, MSG_NOSIGNAL),
+            static_cast<ssize_t>(sizeof garbage - 1));
+  char b[4096];
+  while (::recv(fd, b, sizeof b, 0) > 0) {
+  }
+  SSL_free(ssl);
+  SSL_CTX_free(ctx);
+  ::close(fd);
 }
 
 std::set<std::string> metricNames(const std::vector<std::string>& texts) {
@@ -177,6 +203,7 @@ clusters:
     ::close(fd);
   }
   ASSERT_TRUE(tlsHandshake(p.server->boundAddresses()[1], "dump.test"));
+  brokenTlsSession(p.server->boundAddresses()[1]);
   EXPECT_FALSE(tlsHandshake(p.server->boundAddresses()[1], "dump.test", true)); // an alert
   httpExchange(p.server->boundAddresses()[1], "GET / HTTP/1.1\r\n\r\n", std::chrono::seconds(10),
                true);
@@ -186,7 +213,8 @@ clusters:
     const std::string m = get(p.admin_address(), "/metrics").body;
     return m.find("ringway_upstream_tls_handshake_failures_total{") != std::string::npos &&
            m.find("ringway_tls_handshake_failures_total{") != std::string::npos &&
-           m.find("ringway_tls_alerts_received_total{") != std::string::npos;
+           m.find("ringway_tls_alerts_received_total{") != std::string::npos &&
+           m.find("ringway_tls_session_errors_total{") != std::string::npos;
   }));
   ASSERT_EQ(get(p.admin_address(), "/healthz").status, 200); // admin_requests_total exists
   const std::string m = get(p.admin_address(), "/metrics").body;
