@@ -458,6 +458,20 @@ stretches to seconds at 9,900 connections, and each connection costs a thread: a
 of RSS (touched stack, thread bookkeeping) plus a 16 KiB kernel stack that RSS does not show.
 The loop backends keep about a quarter KiB per idle connection and no buffer at all.
 
+**HTTP.** The HTTP cells run the same request and response through ringway's parser, router
+and head rewriting on every backend (the rewriting code is shared), to nginx over kept-alive
+upstream connections. The threads backend does, per request, what the classic model does:
+`recv()` the request, `sendmsg()` it upstream, `recv()` the response, `sendmsg()` it back, and
+sleeps in both `recv()` calls, which is its 4-odd system calls and exactly 2 voluntary context
+switches per request. epoll does about as many calls (`epoll_wait`, a `read` and a `sendmsg`
+per ready socket, more than one socket per wake-up) but few context switches; io_uring makes a
+fraction of a call per request. At 64 connections CPU per request is close between the two
+loop backends and about twice as high for threads; with 1,000 and 9,900 connections the
+threads backend's CPU per request and p99 grow the most: thousands of runnable threads share
+one CPU, and each waits its turn in the run queue (its p99 reaches seconds), while the loop
+backends serve many ready connections per wake-up. Every HTTP cell is also limited by CPU 0,
+where wrk and nginx run: compare the CPU the proxy spent per request, not req/s.
+
 **Connection teardown.** When 9,900 clients leave at once, io_uring took several seconds to
 close them. Most likely cause: each close cancels the connection's armed operations by
 descriptor (`IORING_ASYNC_CANCEL_FD | ALL`), and the kernel finds requests by descriptor by
