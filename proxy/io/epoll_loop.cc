@@ -539,13 +539,13 @@ void EpollLoop::run() {
 
 // Files (access logs) are written by a thread of this loop's own: a write(2) to a file may
 // block on the disk, and epoll cannot tell. Started at the first write.
-void EpollLoop::writeFile(int fd, const char* data, std::size_t n, FileWriteHandler& h) {
+void EpollLoop::writeFile(int fd, const iovec* iov, unsigned count, FileWriteHandler& h) {
   if (!fileWriter_) fileWriter_ = std::make_unique<FileWriterThread>(*this);
   if (!fileWriter_->ok()) {
     h.onFileWritten(-EIO);
     return;
   }
-  fileWriter_->submit(fd, data, n, h);
+  fileWriter_->submit(fd, iov, count, h);
 }
 
 }  // namespace ringway::io

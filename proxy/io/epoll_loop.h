@@ -49,7 +49,7 @@ class EpollLoop final : public Loop, private EpollHandler {
   void stop() override { stopping_ = true; }
   LoopStats& stats() override { return stats_; }
   void countSyscall() override { ++syscalls_; }
-  void writeFile(int fd, const char* data, std::size_t n, FileWriteHandler& h) override;
+  void writeFile(int fd, const iovec* iov, unsigned count, FileWriteHandler& h) override;
 
   // For EpollStream / EpollAcceptor.
   bool add(int fd, uint32_t events, EpollHandler* h);

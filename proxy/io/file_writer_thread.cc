@@ -2,6 +2,7 @@
 
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -39,10 +40,10 @@ FileWriterThread::~FileWriterThread() {
   }
 }
 
-void FileWriterThread::submit(int fd, const char* data, std::size_t n, FileWriteHandler& h) {
+void FileWriterThread::submit(int fd, const iovec* iov, unsigned count, FileWriteHandler& h) {
   {
     std::lock_guard<std::mutex> g(mu_);
-    todo_.push_back(Job{fd, data, n, &h, 0});
+    todo_.push_back(Job{fd, iov, count, &h, 0});
   }
   cv_.notify_one();
   loop_.countSyscall();  // the futex wake, when the writer sleeps (it usually does)
@@ -58,7 +59,7 @@ void FileWriterThread::run() {
     lk.unlock();
     ssize_t w;
     do {
-      w = ::write(j.fd, j.data, j.n);
+      w = ::writev(j.fd, j.iov, static_cast<int>(j.count));
     } while (w < 0 && errno == EINTR);
     j.res = w < 0 ? -errno : static_cast<int>(w);
     lk.lock();

@@ -23,13 +23,13 @@ class FileWriterThread final : private EpollHandler {
   FileWriterThread(const FileWriterThread&) = delete;
   FileWriterThread& operator=(const FileWriterThread&) = delete;
   bool ok() const { return efd_ >= 0; }
-  void submit(int fd, const char* data, std::size_t n, FileWriteHandler& h);
+  void submit(int fd, const iovec* iov, unsigned count, FileWriteHandler& h);
 
  private:
   struct Job {
     int fd;
-    const char* data;
-    std::size_t n;
+    const iovec* iov;
+    unsigned count;
     FileWriteHandler* h;
     int res;
   };

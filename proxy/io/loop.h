@@ -4,6 +4,7 @@
 #pragma once
 
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <atomic>
 #include <cstddef>
@@ -167,11 +168,11 @@ class Loop {
   virtual const char* ringMode() const { return ""; }
   // Protocol code counts the syscalls it makes itself (socket, setsockopt) here.
   virtual void countSyscall() = 0;
-  // One write(2) of `n` bytes to a file (access logs, opened O_APPEND) that does not block this
-  // thread: io_uring issues IORING_OP_WRITE (the kernel runs regular-file writes in io-wq), the
-  // epoll backend hands it to a writer thread. `data` must stay valid until h.onFileWritten();
-  // one write per handler at a time. Not for sockets.
-  virtual void writeFile(int fd, const char* data, std::size_t n, FileWriteHandler& h) = 0;
+  // One writev(2) of `count` buffers to a file (access logs, opened O_APPEND) that does not
+  // block this thread: io_uring issues IORING_OP_WRITEV (the kernel runs regular-file writes in
+  // io-wq), the epoll backend hands it to a writer thread. `iov` and the bytes must stay valid
+  // until h.onFileWritten(); one write per handler at a time. Not for sockets.
+  virtual void writeFile(int fd, const iovec* iov, unsigned count, FileWriteHandler& h) = 0;
 };
 
 }  // namespace ringway::io

@@ -680,18 +680,17 @@ void UringLoop::run() {
   ring_->submit();  // cancels and closes queued by the last handlers
 }
 
-// One file write (access logs): IORING_OP_WRITE at the file position (-1), which O_APPEND
+// One file write (access logs): IORING_OP_WRITEV at the file position (-1), which O_APPEND
 // makes the end. A regular file's write does not block the submitter: the kernel punts it to
 // io-wq. One object per write, freed in its own onComplete (before the handler runs, which may
 // start the next write): a flush every 64 KiB or 100 ms, not per request.
 namespace {
 class UringFileWrite final : private Completion {
  public:
-  static void start(Ring& ring, int fd, const char* data, std::size_t n, FileWriteHandler& h) {
+  static void start(Ring& ring, int fd, const iovec* iov, unsigned count, FileWriteHandler& h) {
     auto* w = new UringFileWrite(h);
     io_uring_sqe* s = ring.sqe();
-    io_uring_prep_write(s, fd, data, static_cast<unsigned>(std::min<std::size_t>(n, UINT32_MAX)),
-                        static_cast<uint64_t>(-1));
+    io_uring_prep_writev(s, fd, iov, count, static_cast<uint64_t>(-1));
     io_uring_sqe_set_data64(s, userData(w, TagNone));
   }
 
@@ -706,8 +705,8 @@ class UringFileWrite final : private Completion {
 };
 }  // namespace
 
-void UringLoop::writeFile(int fd, const char* data, std::size_t n, FileWriteHandler& h) {
-  UringFileWrite::start(*ring_, fd, data, n, h);
+void UringLoop::writeFile(int fd, const iovec* iov, unsigned count, FileWriteHandler& h) {
+  UringFileWrite::start(*ring_, fd, iov, count, h);
 }
 
 }  // namespace ringway::io

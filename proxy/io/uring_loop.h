@@ -63,7 +63,7 @@ class UringLoop final : public Loop, private Completion {
   SendQueue* takeSendQueue();
   void giveSendQueue(SendQueue* s);
   void countSyscall() override { ++otherSyscalls_; }
-  void writeFile(int fd, const char* data, std::size_t n, FileWriteHandler& h) override;
+  void writeFile(int fd, const iovec* iov, unsigned count, FileWriteHandler& h) override;
 
  private:
   UringLoop() = default;

@@ -12,8 +12,8 @@ const char* uringOpName(unsigned op) {
     return "nop";
   case IORING_OP_READ:
     return "read";
-  case IORING_OP_WRITE: // access logs (Loop::writeFile)
-    return "write";
+  case IORING_OP_WRITEV: // access logs (Loop::writeFile)
+    return "writev";
   case IORING_OP_SENDMSG:
     return "sendmsg";
   case IORING_OP_SENDMSG_ZC:

@@ -193,8 +193,9 @@ AccessLog::~AccessLog() {
   // its buffer alone (released, never freed). The rest is written here, blocking: shutdown.
   std::size_t first = 0;
   if (inflight_) {
-    (void)bufs_[head_].data.release();
-    first = 1;
+    for (std::size_t i = 0; i < writing_; ++i)
+      (void)bufs_[(head_ + i) % MaxBuffers].data.release();
+    first = writing_;
   } else if (queued_ > 0 && writeOff_ > 0) {
     Buffer& b = bufs_[head_];
     std::memmove(b.data.get(), b.data.get() + writeOff_, b.len - writeOff_);
@@ -380,11 +381,21 @@ bool AccessLog::seal() {
   return true;
 }
 
+// Everything queued for the same descriptor goes in one writev: when the writes fall behind
+// (a slow disk, or io-wq waiting for a CPU), each one carries more, not just one buffer.
 void AccessLog::kick() {
   if (inflight_ || queued_ == 0) return;
-  Buffer& b = bufs_[head_];
+  const int fd = bufs_[head_].fd;
+  std::size_t n = 0;
+  while (n < queued_ && bufs_[(head_ + n) % MaxBuffers].fd == fd) {
+    Buffer& b = bufs_[(head_ + n) % MaxBuffers];
+    const uint32_t off = n == 0 ? writeOff_ : 0;
+    iov_[n] = {b.data.get() + off, b.len - off};
+    ++n;
+  }
+  writing_ = n;
   inflight_ = true;
-  loop_.writeFile(b.fd, b.data.get() + writeOff_, b.len - writeOff_, *this);
+  loop_.writeFile(fd, iov_, static_cast<unsigned>(n), *this);
 }
 
 void AccessLog::flush() {
@@ -398,25 +409,44 @@ bool AccessLog::idle() const {
 
 void AccessLog::onFileWritten(int res) {
   inflight_ = false;
-  Buffer& b = bufs_[head_];
-  if (res > 0 && writeOff_ + static_cast<uint32_t>(res) < b.len) {
-    // A short write (a full disk, a file size limit): the rest goes in the next write.
-    writeOff_ += static_cast<uint32_t>(res);
+  const std::size_t n = std::exchange(writing_, 0);
+  if (res <= 0) {  // the buffers of this write are lost
+    uint64_t lost = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      lost += bufs_[head_].lines;
+      release();
+    }
+    drop(lost, res < 0 ? std::strerror(-res) : "nothing written");
     kick();
     return;
   }
-  if (res <= 0) {
-    drop(b.lines, res < 0 ? std::strerror(-res) : "nothing written");
-  } else {
-    io::bump(lines_, b.lines);
-    if (dropping_) {
-      LOG_WARN("listener=%s: access log %s: writing again after dropping %lu lines",
-               listener_.name.c_str(), listener_.access_log->path.c_str(),
-               static_cast<unsigned long>(burstDropped_));
-      dropping_ = false;
-      burstDropped_ = 0;
+  // A short write (a full disk, a file size limit) leaves the rest for the next one.
+  std::size_t left = static_cast<std::size_t>(res);
+  for (std::size_t i = 0; i < n; ++i) {
+    Buffer& b = bufs_[head_];
+    const std::size_t rest = b.len - writeOff_;
+    if (left < rest) {
+      writeOff_ += static_cast<uint32_t>(left);
+      break;
     }
+    left -= rest;
+    io::bump(lines_, b.lines);
+    release();
   }
+  if (dropping_) {
+    LOG_WARN("listener=%s: access log %s: writing again after dropping %lu lines",
+             listener_.name.c_str(), listener_.access_log->path.c_str(),
+             static_cast<unsigned long>(burstDropped_));
+    dropping_ = false;
+    burstDropped_ = 0;
+  }
+  kick();
+}
+
+// The head buffer is written (or lost): empty it, and close its descriptor if it was the last
+// user of one replaced by reopen().
+void AccessLog::release() {
+  Buffer& b = bufs_[head_];
   const int fd = b.fd;
   b.len = b.lines = 0;
   b.fd = -1;
@@ -424,7 +454,6 @@ void AccessLog::onFileWritten(int res) {
   head_ = (head_ + 1) % MaxBuffers;
   --queued_;
   if (fd != fd_) closeUnused(fd);
-  kick();
 }
 
 void AccessLog::closeUnused(int fd) {

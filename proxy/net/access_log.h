@@ -4,9 +4,10 @@
 //
 // Not blocking the worker: a line is formatted into the worker's own buffer (pooled, 64 KiB,
 // no allocation per request after warm-up); a full buffer, and whatever is buffered at each
-// 100 ms tick, is written by Loop::writeFile (io_uring: IORING_OP_WRITE, which the kernel runs
-// in io-wq for a regular file; epoll: the loop's writer thread). One write in flight per log;
-// at most MaxBuffers buffers per log (1 MiB, allocated as needed): when the disk does not keep
+// 100 ms tick, is written by Loop::writeFile (io_uring: IORING_OP_WRITEV, which the kernel runs
+// in io-wq for a regular file; epoll: the loop's writer thread). One write in flight per log,
+// taking every buffer sealed so far (it carries more when writes fall behind); at most
+// MaxBuffers buffers per log (1 MiB, allocated as needed): when the disk does not keep
 // up, or writes fail, lines are dropped and counted (ringway_access_log_dropped_lines_total)
 // with one warning per burst. Every write(2) carries whole lines only: O_APPEND writes from
 // single write() calls do not interleave on local file systems (Linux holds the inode lock for
@@ -129,6 +130,7 @@ class AccessLog final : private io::FileWriteHandler {
   Buffer& filling() { return bufs_[(head_ + queued_) % MaxBuffers]; }
   bool seal();    // the filling buffer joins the write queue; false if the queue is full
   void kick();    // start the next write if none is in flight
+  void release();  // the head buffer is done
   void drop(uint64_t n, const char* why);
   void closeUnused(int fd);
 
@@ -141,6 +143,8 @@ class AccessLog final : private io::FileWriteHandler {
   std::size_t queued_ = 0;  // buffers sealed and waiting (or being written)
   uint32_t writeOff_ = 0;   // bytes of the head buffer already written
   bool inflight_ = false;
+  std::size_t writing_ = 0;  // buffers in the write in flight (from head_)
+  iovec iov_[MaxBuffers];    // the write in flight
   bool dropping_ = false;   // in a burst of drops: warned once
   uint64_t burstDropped_ = 0;
   AccessEntry* free_ = nullptr;

@@ -112,7 +112,7 @@ TEST(Exposition, LargeCountersStayIntegral) {
 TEST(UringOps, NamesMatchTheKernelNumbers) {
   EXPECT_STREQ(uringOpName(IORING_OP_NOP), "nop");
   EXPECT_STREQ(uringOpName(IORING_OP_READ), "read");
-  EXPECT_STREQ(uringOpName(IORING_OP_WRITE), "write");
+  EXPECT_STREQ(uringOpName(IORING_OP_WRITEV), "writev");
   EXPECT_STREQ(uringOpName(IORING_OP_SENDMSG), "sendmsg");
   EXPECT_STREQ(uringOpName(IORING_OP_SENDMSG_ZC), "sendmsg_zc");
   EXPECT_STREQ(uringOpName(IORING_OP_SEND_ZC), "send_zc");
