@@ -239,7 +239,9 @@ void TlsStream::decrypt() {
         id = pool.acquire();
         filled = 0;
       }
-      continue;
+      // Nothing left to read anywhere: another SSL_read would only say WantMore (one failed
+      // SSL_read per request on keep-alive traffic, where each recv carries one record).
+      if (session_.mayHaveMore()) continue;
     }
     if (filled > 0)
       plain_.emplace_back(&pool, id, pool.data(id), filled);

@@ -162,6 +162,10 @@ void Session::feedCiphertext(std::span<const std::byte> bytes) {
 
 void Session::feedEof() { inEof_ = true; }
 
+bool Session::mayHaveMore() const {
+  return inEof_ || !borrowed_.empty() || inHead_ < in_.size() || SSL_has_pending(ssl_) == 1;
+}
+
 void Session::releaseInput() {
   if (borrowed_.empty())
     return;

@@ -66,6 +66,9 @@ public:
   // The socket reached EOF: once the input is read, the SSL sees the end of the stream.
   void feedEof();
   bool inputBorrowed() const { return !borrowed_.empty(); }
+  // False when neither the caller's input, the copied input, nor the SSL's buffers hold
+  // anything and no EOF is pending: readPlaintext() would return WantMore.
+  bool mayHaveMore() const;
   // Copies what is still borrowed, so the caller may recycle its buffer now.
   void releaseInput();
 
