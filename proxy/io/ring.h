@@ -82,6 +82,7 @@ class Ring {
   unsigned flags_ = 0;
   unsigned waitBatch_ = 0;  // > 1 only where the kernel has min-wait
   unsigned minWaitUs_ = 0;
+  unsigned lastBatch_ = 0;  // CQEs the last reap() handled
   RingCounters counters_;
   std::array<__kernel_timespec, 256> ts_{};
   unsigned tsUsed_ = 0;

@@ -21,9 +21,11 @@ struct UringOptions {
   bool tryDeferTaskrun = true;
   // Receive bundles (several buffers per recv CQE) where the kernel has them (6.10+).
   bool bundles = true;
-  // Batched waits (RingOptions): off until measured.
-  unsigned waitBatch = 0;
-  unsigned minWaitUs = 0;
+  // Batched waits (RingOptions, kernel 6.12+): after a turn with 4 CQEs or more, the next
+  // waits for 16 CQEs or 50 us with at least one. wrk -c64 small requests: 0.44 syscalls per
+  // request -> 0.17 (README, Performance). An idle loop still wakes at its first CQE.
+  unsigned waitBatch = 16;
+  unsigned minWaitUs = 50;
 };
 
 class UringStream;
