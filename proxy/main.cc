@@ -111,6 +111,9 @@ int runThreads(const std::shared_ptr<const config::Config>& cfg, const std::stri
   }
   if (cfg->admin.address)
     LOG_WARN("admin: not served by the threads backend (its metrics read per-worker loops)");
+  for (const config::Listener& l : cfg->listeners)
+    if (l.access_log)
+      LOG_WARN("listener=%s: access_log is not written by the threads backend", l.name.c_str());
   LOG_INFO("ringway %s serving with threads (one per connection, up to %lu), config %s",
            RINGWAY_VERSION, static_cast<unsigned long>(core::ThreadsServer::MaxConnections),
            path.c_str());
