@@ -209,6 +209,32 @@ TEST_F(UringLoopTest, ShutdownWriteDeliversEofAfterQueuedData) {
   EXPECT_EQ(sink.closed, 2);
 }
 
+// What a batch queues on a stream leaves in one SENDMSG (an HTTP head, then its body), not
+// one send for the first write and another for the rest once that completes.
+TEST_F(UringLoopTest, WritesQueuedInOneBatchLeaveInOneSend) {
+  make(64, 4096);
+  HeapPool pool;
+  Sink sink;
+  sink.loop = loop.get();
+  auto a = loop->stream(sv[0]);
+  auto b = loop->stream(sv[1]);
+  a->setHandler(&sink);
+  b->setHandler(&sink);
+  loop->setTick(10, sink);
+  const auto data = randomBytes(3000, 21);
+  a->write(pool.make(data.data(), 200));  // "head"
+  a->write(pool.make(data.data() + 200, data.size() - 200));  // "body"
+  sink.want = data.size();
+  b->readStart();
+  for (int i = 0; i < 500 && sink.got.size() < data.size(); ++i) loop->run();
+  ASSERT_EQ(sink.got, data);
+  EXPECT_EQ(loop->ringCounters()->sqesByOp[IORING_OP_SENDMSG].load(), 1u);
+  a->close(CloseMode::Now);
+  b->close(CloseMode::Now);
+  for (int i = 0; i < 500 && sink.closed < 2; ++i) loop->run();
+  EXPECT_EQ(sink.closed, 2);
+}
+
 struct ConnectCounterLite final : StreamHandler, TickHandler {
   UringLoop* loop = nullptr;
   int closed = 0;
