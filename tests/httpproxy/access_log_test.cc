@@ -24,7 +24,7 @@ namespace ringway::httptest {
 namespace {
 
 class TempDir {
- public:
+public:
   TempDir() {
     char t[] = "/tmp/ringway-accesslog-XXXXXX";
     const char* p = mkdtemp(t);
@@ -37,7 +37,7 @@ class TempDir {
   }
   const std::string& path() const { return path_; }
 
- private:
+private:
   std::string path_;
 };
 
@@ -45,7 +45,8 @@ std::vector<std::string> readLines(const std::string& path) {
   std::vector<std::string> out;
   std::ifstream f(path, std::ios::binary);
   std::string line;
-  while (std::getline(f, line)) out.push_back(line);
+  while (std::getline(f, line))
+    out.push_back(line);
   return out;
 }
 
@@ -55,7 +56,8 @@ std::vector<std::string> waitLines(const std::string& path, std::size_t n, Ms li
   std::vector<std::string> lines;
   for (;;) {
     lines = readLines(path);
-    if (lines.size() >= n || std::chrono::steady_clock::now() > end) return lines;
+    if (lines.size() >= n || std::chrono::steady_clock::now() > end)
+      return lines;
     std::this_thread::sleep_for(20ms);
   }
 }
@@ -67,7 +69,7 @@ struct JsonLine {
   bool ok = false;
   std::string error;
   std::map<std::string, std::string> strings;
-  std::map<std::string, std::string> numbers;  // the literal text
+  std::map<std::string, std::string> numbers; // the literal text
   std::vector<std::string> nulls;
   bool isNull(const std::string& k) const {
     return std::find(nulls.begin(), nulls.end(), k) != nulls.end();
@@ -82,65 +84,96 @@ JsonLine parseJson(const std::string& s) {
     return j;
   };
   auto str = [&](std::string& out) -> bool {
-    if (i >= s.size() || s[i] != '"') return false;
+    if (i >= s.size() || s[i] != '"')
+      return false;
     ++i;
     while (i < s.size() && s[i] != '"') {
       const auto c = static_cast<unsigned char>(s[i]);
-      if (c < 0x20) return false;  // raw control characters are not allowed
+      if (c < 0x20)
+        return false; // raw control characters are not allowed
       if (c != '\\') {
         out += s[i++];
         continue;
       }
-      if (++i >= s.size()) return false;
+      if (++i >= s.size())
+        return false;
       const char e = s[i++];
       switch (e) {
-        case '"': out += '"'; break;
-        case '\\': out += '\\'; break;
-        case '/': out += '/'; break;
-        case 'n': out += '\n'; break;
-        case 't': out += '\t'; break;
-        case 'r': out += '\r'; break;
-        case 'b': out += '\b'; break;
-        case 'f': out += '\f'; break;
-        case 'u': {
-          if (i + 4 > s.size()) return false;
-          const unsigned v = static_cast<unsigned>(std::stoul(s.substr(i, 4), nullptr, 16));
-          i += 4;
-          if (v >= 0x100) return false;  // we never write these
-          out += static_cast<char>(v);
-          break;
-        }
-        default: return false;
+      case '"':
+        out += '"';
+        break;
+      case '\\':
+        out += '\\';
+        break;
+      case '/':
+        out += '/';
+        break;
+      case 'n':
+        out += '\n';
+        break;
+      case 't':
+        out += '\t';
+        break;
+      case 'r':
+        out += '\r';
+        break;
+      case 'b':
+        out += '\b';
+        break;
+      case 'f':
+        out += '\f';
+        break;
+      case 'u': {
+        if (i + 4 > s.size())
+          return false;
+        const unsigned v = static_cast<unsigned>(std::stoul(s.substr(i, 4), nullptr, 16));
+        i += 4;
+        if (v >= 0x100)
+          return false; // we never write these
+        out += static_cast<char>(v);
+        break;
+      }
+      default:
+        return false;
       }
     }
-    if (i >= s.size()) return false;
+    if (i >= s.size())
+      return false;
     ++i;
     return true;
   };
-  if (s.empty() || s[i++] != '{') return fail("no {");
+  if (s.empty() || s[i++] != '{')
+    return fail("no {");
   for (;;) {
     std::string key;
-    if (!str(key)) return fail("bad key");
-    if (i >= s.size() || s[i++] != ':') return fail("no :");
+    if (!str(key))
+      return fail("bad key");
+    if (i >= s.size() || s[i++] != ':')
+      return fail("no :");
     if (i < s.size() && s[i] == '"') {
       std::string v;
-      if (!str(v)) return fail("bad string");
+      if (!str(v))
+        return fail("bad string");
       j.strings[key] = v;
     } else if (s.compare(i, 4, "null") == 0) {
       j.nulls.push_back(key);
       i += 4;
     } else {
       const std::size_t start = i;
-      while (i < s.size() && (std::isdigit(static_cast<unsigned char>(s[i])) || s[i] == '.')) ++i;
-      if (i == start) return fail("bad value");
+      while (i < s.size() && (std::isdigit(static_cast<unsigned char>(s[i])) || s[i] == '.'))
+        ++i;
+      if (i == start)
+        return fail("bad value");
       j.numbers[key] = s.substr(start, i - start);
     }
-    if (i >= s.size()) return fail("unterminated");
+    if (i >= s.size())
+      return fail("unterminated");
     if (s[i] == ',') {
       ++i;
       continue;
     }
-    if (s[i] == '}' && i + 1 == s.size()) break;
+    if (s[i] == '}' && i + 1 == s.size())
+      break;
     return fail("junk");
   }
   j.ok = true;
@@ -161,9 +194,9 @@ std::string unescapeCombined(const std::string& s) {
   return out;
 }
 
-const std::regex CombinedLine(
-    R"RE(^(\S+) - - \[(\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d \+0000)\] )RE"
-    R"RE("([^"]*)" (\d{3}) (\d+) "([^"]*)" "([^"]*)"$)RE");
+const std::regex
+    CombinedLine(R"RE(^(\S+) - - \[(\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d \+0000)\] )RE"
+                 R"RE("([^"]*)" (\d{3}) (\d+) "([^"]*)" "([^"]*)"$)RE");
 
 std::string yamlWith(const std::string& accessLog) {
   // The shared test config, with an access_log on its one listener.
@@ -172,12 +205,12 @@ std::string yamlWith(const std::string& accessLog) {
 }
 
 class AccessLogTest : public ::testing::TestWithParam<std::string> {
- protected:
+protected:
   void start(const std::string& format, const std::string& file = "") {
-    if (GetParam() == "io_uring" && !io::probe().ok) GTEST_SKIP() << io::probe().why;
+    if (GetParam() == "io_uring" && !io::probe().ok)
+      GTEST_SKIP() << io::probe().why;
     path_ = file.empty() ? dir_.path() + "/access.log" : file;
-    std::string yaml =
-        yamlWith("{ path: \"" + path_ + "\", format: " + format + " }");
+    std::string yaml = yamlWith("{ path: \"" + path_ + "\", format: " + format + " }");
     yaml = replaceAll(yaml, "{UP}", upstream_.address());
     yaml = replaceAll(yaml, "{DEAD}", std::to_string(unusedPort()));
     proxy_ = std::make_unique<Proxy>(yaml, GetParam());
@@ -208,17 +241,38 @@ std::vector<Sent> sendMix(uint16_t port, int n) {
     s.agent = "agent/" + std::to_string(i);
     s.referer = i % 3 == 0 ? "" : "http://ref.example/" + std::to_string(i);
     switch (i % 5) {
-      case 0: s.method = "GET"; s.target = "/p/" + std::to_string(i) + "?q=" + std::to_string(i);
-              s.route = "default"; s.cluster = "up"; break;
-      case 1: s.method = "GET"; s.target = "/direct"; s.route = "direct"; break;
-      case 2: s.method = "GET"; s.target = "/old/x" + std::to_string(i);
-              s.route = "redirect"; break;
-      case 3: s.method = "POST"; s.target = "/echo"; s.route = "default"; s.cluster = "up"; break;
-      case 4: s.method = "HEAD"; s.target = "/bytes?n=" + std::to_string(100 + i);
-              s.route = "default"; s.cluster = "up"; break;
+    case 0:
+      s.method = "GET";
+      s.target = "/p/" + std::to_string(i) + "?q=" + std::to_string(i);
+      s.route = "default";
+      s.cluster = "up";
+      break;
+    case 1:
+      s.method = "GET";
+      s.target = "/direct";
+      s.route = "direct";
+      break;
+    case 2:
+      s.method = "GET";
+      s.target = "/old/x" + std::to_string(i);
+      s.route = "redirect";
+      break;
+    case 3:
+      s.method = "POST";
+      s.target = "/echo";
+      s.route = "default";
+      s.cluster = "up";
+      break;
+    case 4:
+      s.method = "HEAD";
+      s.target = "/bytes?n=" + std::to_string(100 + i);
+      s.route = "default";
+      s.cluster = "up";
+      break;
     }
     std::string extra = "X-Request-Id: " + s.id + "\r\nUser-Agent: " + s.agent + "\r\n";
-    if (!s.referer.empty()) extra += "Referer: " + s.referer + "\r\n";
+    if (!s.referer.empty())
+      extra += "Referer: " + s.referer + "\r\n";
     Client& c = i % 2 == 0 ? a : b;
     const std::string body = s.method == "POST" ? "body-" + s.id : "";
     EXPECT_TRUE(c.send(request(s.method, s.target, extra, body)));
@@ -233,11 +287,12 @@ std::vector<Sent> sendMix(uint16_t port, int n) {
 
 TEST_P(AccessLogTest, JsonLineForEveryRequestFieldByField) {
   start("json");
-  if (!proxy_) return;
+  if (!proxy_)
+    return;
   const int n = 40;
   const std::vector<Sent> sent = sendMix(port(), n);
   const std::vector<std::string> lines = waitLines(path_, n);
-  std::this_thread::sleep_for(300ms);  // nothing more may come
+  std::this_thread::sleep_for(300ms); // nothing more may come
   ASSERT_EQ(readLines(path_).size(), static_cast<std::size_t>(n));
   std::map<std::string, JsonLine> byId;
   const std::regex time(R"(^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$)");
@@ -282,7 +337,8 @@ TEST_P(AccessLogTest, JsonLineForEveryRequestFieldByField) {
 
 TEST_P(AccessLogTest, CombinedFormatMatchesNginx) {
   start("combined");
-  if (!proxy_) return;
+  if (!proxy_)
+    return;
   const int n = 25;
   const std::vector<Sent> sent = sendMix(port(), n);
   const std::vector<std::string> lines = waitLines(path_, n);
@@ -308,12 +364,14 @@ TEST_P(AccessLogTest, CombinedFormatMatchesNginx) {
 
 TEST_P(AccessLogTest, ProxyAnswersAreLoggedWithEscaping) {
   start("combined");
-  if (!proxy_) return;
+  if (!proxy_)
+    return;
   // A target with a quote and a control byte: the parser refuses it (400), the log shows it.
   std::size_t badBody = 0;
   {
     Client c(port());
-    ASSERT_TRUE(c.send(std::string("GET /a\"b\x01" "c HTTP/1.1\r\nHost: x\r\n\r\n")));
+    ASSERT_TRUE(c.send(std::string("GET /a\"b\x01"
+                                   "c HTTP/1.1\r\nHost: x\r\n\r\n")));
     const Response r = c.read();
     ASSERT_TRUE(r.ok) << r.describe();
     EXPECT_EQ(r.status, 400);
@@ -343,8 +401,9 @@ TEST_P(AccessLogTest, ProxyAnswersAreLoggedWithEscaping) {
 
 TEST_P(AccessLogTest, JsonEscapingRoundTrips) {
   start("json");
-  if (!proxy_) return;
-  const std::string agent = "q\"b\\s\tt\xff \xc3\xa9";  // é is valid UTF-8, 0xff is not
+  if (!proxy_)
+    return;
+  const std::string agent = "q\"b\\s\tt\xff \xc3\xa9"; // é is valid UTF-8, 0xff is not
   {
     Client c(port());
     ASSERT_TRUE(c.send(std::string("GET /x\"y\x7f HTTP/1.1\r\nHost: x\r\n\r\n")));
@@ -372,9 +431,10 @@ TEST_P(AccessLogTest, JsonEscapingRoundTrips) {
 
 TEST_P(AccessLogTest, RequestHeaderTimeoutIs408WithoutARequest) {
   start("json");
-  if (!proxy_) return;
+  if (!proxy_)
+    return;
   Client c(port());
-  ASSERT_TRUE(c.send("GET /slow HTTP/1.1\r\nHost: x\r\n"));  // never finished: 408 at 400 ms
+  ASSERT_TRUE(c.send("GET /slow HTTP/1.1\r\nHost: x\r\n")); // never finished: 408 at 400 ms
   const Response r = c.read();
   ASSERT_TRUE(r.ok) << r.describe();
   EXPECT_EQ(r.status, 408);
@@ -388,7 +448,8 @@ TEST_P(AccessLogTest, RequestHeaderTimeoutIs408WithoutARequest) {
 
 TEST_P(AccessLogTest, ReopenAfterRenameSplitsTheLines) {
   start("combined");
-  if (!proxy_) return;
+  if (!proxy_)
+    return;
   Client c(port());
   for (int i = 0; i < 5; ++i) {
     ASSERT_TRUE(c.send(request("GET", "/direct?before=" + std::to_string(i))));
@@ -410,16 +471,19 @@ TEST_P(AccessLogTest, ReopenAfterRenameSplitsTheLines) {
   }
   const std::vector<std::string> fresh = waitLines(path_, 7);
   ASSERT_EQ(fresh.size(), 7u);
-  for (const std::string& l : fresh) EXPECT_NE(l.find("?after="), std::string::npos) << l;
+  for (const std::string& l : fresh)
+    EXPECT_NE(l.find("?after="), std::string::npos) << l;
   const std::vector<std::string> old = readLines(rotated);
   ASSERT_EQ(old.size(), 5u);
-  for (const std::string& l : old) EXPECT_NE(l.find("?before="), std::string::npos) << l;
+  for (const std::string& l : old)
+    EXPECT_NE(l.find("?before="), std::string::npos) << l;
   EXPECT_EQ(log().reopens(), 1u);
 }
 
 TEST_P(AccessLogTest, FailingWritesAreCountedAsDrops) {
-  start("json", "/dev/full");  // every write fails with ENOSPC
-  if (!proxy_) return;
+  start("json", "/dev/full"); // every write fails with ENOSPC
+  if (!proxy_)
+    return;
   Client c(port());
   const int n = 30;
   for (int i = 0; i < n; ++i) {
@@ -438,18 +502,19 @@ TEST_P(AccessLogTest, FailingWritesAreCountedAsDrops) {
 TEST_P(AccessLogTest, AFileThatTakesNothingDoesNotStopServing) {
   const std::string fifo = dir_.path() + "/fifo";
   ASSERT_EQ(mkfifo(fifo.c_str(), 0644), 0);
-  const int reader = ::open(fifo.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC);  // never read
+  const int reader = ::open(fifo.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC); // never read
   ASSERT_GE(reader, 0);
   start("json", fifo);
   if (!proxy_) {
     ::close(reader);
     return;
   }
-  // Long lines (a 1000-byte target, a 250-byte agent): ~1.4 KiB each, so the pipe (64 KiB)
-  // and the buffers (16 x 64 KiB) hold fewer than 800 of them.
+  // Long lines (a 1000-byte target, a 250-byte agent): ~1.4 KiB each. Twice as many as the
+  // pipe (64 KiB) and every buffer of the log could hold.
   const std::string longPath = "/direct?" + std::string(990, 'x');
   const std::string agent(250, 'a');
-  const int n = 1500;
+  const int n = static_cast<int>(
+      2 * (64 * 1024 + net::AccessLog::MaxBuffers * net::AccessLog::BufferSize) / 1400);
   Client c(port());
   for (int i = 0; i < n; ++i) {
     ASSERT_TRUE(c.send(request("GET", longPath, "User-Agent: " + agent + "\r\n")));
@@ -490,7 +555,7 @@ HTTPPROXY_BACKENDS(AccessLogTest);
 
 // The real binary: SIGUSR1 after logrotate's rename, and --check refusing a bad access_log.
 class AccessLogProcess : public ::testing::Test {
- protected:
+protected:
   ~AccessLogProcess() override { stop(); }
   std::string startBinary(const std::string& yaml) {
     const std::string cfg = dir_.path() + "/ringway.yaml";
@@ -528,7 +593,8 @@ class AccessLogProcess : public ::testing::Test {
     return "no port within 20 s";
   }
   void stop() {
-    if (pid_ <= 0) return;
+    if (pid_ <= 0)
+      return;
     kill(pid_, SIGTERM);
     const auto end = std::chrono::steady_clock::now() + 10s;
     int status = 0;
@@ -569,14 +635,14 @@ listeners:
 clusters: []
 )";
   // clusters may not be empty: give it one nobody uses.
-  const std::string withCluster = replaceAll(
-      yaml, "clusters: []\n",
-      "clusters:\n  - { name: none, endpoints: [ { address: \"127.0.0.1:9\" } ] }\n");
+  const std::string withCluster =
+      replaceAll(yaml, "clusters: []\n",
+                 "clusters:\n  - { name: none, endpoints: [ { address: \"127.0.0.1:9\" } ] }\n");
   const std::string why = startBinary(withCluster);
   ASSERT_EQ(why, "");
   auto send = [&](int count, const std::string& tag) {
     for (int i = 0; i < count; ++i) {
-      Client c(port_);  // a new connection each: both workers get some
+      Client c(port_); // a new connection each: both workers get some
       ASSERT_TRUE(c.send(request("GET", "/" + tag + std::to_string(i))));
       ASSERT_EQ(c.read().status, 200);
     }
@@ -593,17 +659,20 @@ clusters: []
     for (std::size_t at = e.find("reopened"); at != std::string::npos;
          at = e.find("reopened", at + 1))
       ++n;
-    if (n >= 2) break;
+    if (n >= 2)
+      break;
     std::this_thread::sleep_for(20ms);
   }
   send(12, "after");
   const std::vector<std::string> fresh = waitLines(path, 12);
   EXPECT_EQ(fresh.size(), 12u);
-  for (const std::string& l : fresh) EXPECT_NE(l.find("\"/after"), std::string::npos) << l;
+  for (const std::string& l : fresh)
+    EXPECT_NE(l.find("\"/after"), std::string::npos) << l;
   std::this_thread::sleep_for(200ms);
   const std::vector<std::string> old = readLines(path + ".1");
   EXPECT_EQ(old.size(), 10u);
-  for (const std::string& l : old) EXPECT_NE(l.find("\"/before"), std::string::npos) << l;
+  for (const std::string& l : old)
+    EXPECT_NE(l.find("\"/before"), std::string::npos) << l;
   stop();
   EXPECT_EQ(readLines(path).size(), 12u) << "nothing more at shutdown";
   EXPECT_NE(stderrText().find("SIGUSR1: reopening access logs"), std::string::npos) << stderrText();
@@ -625,7 +694,8 @@ clusters:
   ASSERT_NE(p, nullptr);
   std::string out;
   char buf[512];
-  while (fgets(buf, sizeof buf, p) != nullptr) out += buf;
+  while (fgets(buf, sizeof buf, p) != nullptr)
+    out += buf;
   const int rc = pclose(p);
   EXPECT_NE(rc, 0) << out;
   EXPECT_NE(out.find(cfg + ":5:25: "), std::string::npos) << out;
@@ -633,5 +703,5 @@ clusters:
   EXPECT_NE(out.find("did you mean 'json'?"), std::string::npos) << out;
 }
 
-}  // namespace
-}  // namespace ringway::httptest
+} // namespace
+} // namespace ringway::httptest
