@@ -33,7 +33,8 @@ FileWriterThread::~FileWriterThread() {
     stop_ = true;
   }
   cv_.notify_one();
-  if (thread_.joinable()) thread_.join();
+  if (thread_.joinable())
+    thread_.join();
   if (efd_ >= 0) {
     loop_.remove(efd_);
     ::close(efd_);
@@ -46,14 +47,15 @@ void FileWriterThread::submit(int fd, const iovec* iov, unsigned count, FileWrit
     todo_.push_back(Job{fd, iov, count, &h, 0});
   }
   cv_.notify_one();
-  loop_.countSyscall();  // the futex wake, when the writer sleeps (it usually does)
+  loop_.countSyscall(); // the futex wake, when the writer sleeps (it usually does)
 }
 
 void FileWriterThread::run() {
   std::unique_lock<std::mutex> lk(mu_);
   for (;;) {
     cv_.wait(lk, [this] { return stop_ || !todo_.empty(); });
-    if (todo_.empty()) return;  // stop_, nothing left: a stopping loop's last writes are done
+    if (todo_.empty())
+      return; // stop_, nothing left: a stopping loop's last writes are done
     Job j = todo_.front();
     todo_.pop_front();
     lk.unlock();
@@ -79,8 +81,9 @@ void FileWriterThread::onEvents(uint32_t) {
     std::lock_guard<std::mutex> g(mu_);
     taken_.swap(done_);
   }
-  for (const Job& j : taken_) j.h->onFileWritten(j.res);
+  for (const Job& j : taken_)
+    j.h->onFileWritten(j.res);
   taken_.clear();
 }
 
-}  // namespace ringway::io
+} // namespace ringway::io

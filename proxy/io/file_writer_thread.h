@@ -17,15 +17,15 @@
 namespace ringway::io {
 
 class FileWriterThread final : private EpollHandler {
- public:
+public:
   explicit FileWriterThread(EpollLoop& loop);
-  ~FileWriterThread();  // finishes the write under way (a file that never takes it: see README)
+  ~FileWriterThread(); // finishes the write under way (a file that never takes it: see README)
   FileWriterThread(const FileWriterThread&) = delete;
   FileWriterThread& operator=(const FileWriterThread&) = delete;
   bool ok() const { return efd_ >= 0; }
   void submit(int fd, const iovec* iov, unsigned count, FileWriteHandler& h);
 
- private:
+private:
   struct Job {
     int fd;
     const iovec* iov;
@@ -33,7 +33,7 @@ class FileWriterThread final : private EpollHandler {
     FileWriteHandler* h;
     int res;
   };
-  void onEvents(uint32_t events) override;  // the loop's thread: results are in
+  void onEvents(uint32_t events) override; // the loop's thread: results are in
   void run();
 
   EpollLoop& loop_;
@@ -42,9 +42,9 @@ class FileWriterThread final : private EpollHandler {
   std::condition_variable cv_;
   std::deque<Job> todo_;
   std::vector<Job> done_;
-  std::vector<Job> taken_;  // the loop's thread: done_ swapped out, reused
+  std::vector<Job> taken_; // the loop's thread: done_ swapped out, reused
   bool stop_ = false;
   std::thread thread_;
 };
 
-}  // namespace ringway::io
+} // namespace ringway::io

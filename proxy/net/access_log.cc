@@ -36,7 +36,8 @@ int openLog(const std::string& path) {
 struct Out {
   char* p;
   void put(std::string_view s) {
-    if (s.empty()) return;  // an empty view may have a null data()
+    if (s.empty())
+      return; // an empty view may have a null data()
     std::memcpy(p, s.data(), s.size());
     p += s.size();
   }
@@ -96,7 +97,7 @@ struct Out {
         *p++ = static_cast<char>(c);
         ++i;
       } else if (const std::size_t len = utf8Length(u + i, n - i); len > 0) {
-        std::memcpy(p, u + i, len);  // NOLINT: len <= n - i
+        std::memcpy(p, u + i, len); // NOLINT: len <= n - i
         p += len;
         i += len;
       } else {
@@ -122,18 +123,24 @@ struct Out {
       len = 2;
     } else if (c >= 0xe0 && c <= 0xef) {
       len = 3;
-      if (c == 0xe0) lo = 0xa0;
-      if (c == 0xed) hi = 0x9f;
+      if (c == 0xe0)
+        lo = 0xa0;
+      if (c == 0xed)
+        hi = 0x9f;
     } else if (c >= 0xf0 && c <= 0xf4) {
       len = 4;
-      if (c == 0xf0) lo = 0x90;
-      if (c == 0xf4) hi = 0x8f;
+      if (c == 0xf0)
+        lo = 0x90;
+      if (c == 0xf4)
+        hi = 0x8f;
     } else {
       return 0;
     }
-    if (n < len || s[1] < lo || s[1] > hi) return 0;
+    if (n < len || s[1] < lo || s[1] > hi)
+      return 0;
     for (std::size_t k = 2; k < len; ++k)
-      if (s[k] < 0x80 || s[k] > 0xbf) return 0;
+      if (s[k] < 0x80 || s[k] > 0xbf)
+        return 0;
     return len;
   }
 };
@@ -145,7 +152,7 @@ std::string_view cut(std::string_view v, std::size_t max) {
   return v.substr(0, std::min(v.size(), max));
 }
 
-}  // namespace
+} // namespace
 
 void AccessEntry::setMethod(std::string_view v) {
   v = cut(v, MaxMethod);
@@ -178,9 +185,11 @@ uint64_t AccessLog::nowNs() { return clockNs(CLOCK_MONOTONIC); }
 void setThreadAccessLogs(const std::vector<std::unique_ptr<AccessLog>>* logs) { tLogs = logs; }
 
 AccessLog* threadAccessLog(const config::Listener& l) {
-  if (tLogs == nullptr) return nullptr;
+  if (tLogs == nullptr)
+    return nullptr;
   for (const auto& a : *tLogs)
-    if (&a->listener() == &l) return a.get();
+    if (&a->listener() == &l)
+      return a.get();
   return nullptr;
 }
 
@@ -207,20 +216,25 @@ AccessLog::~AccessLog() {
   }
   for (std::size_t i = first; i < queued_; ++i) {
     Buffer& b = bufs_[(head_ + i) % MaxBuffers];
-    if (b.fd < 0 || !b.data) continue;
+    if (b.fd < 0 || !b.data)
+      continue;
     std::size_t off = 0;
     while (off < b.len) {
       const ssize_t w = ::write(b.fd, b.data.get() + off, b.len - off);
-      if (w < 0 && errno == EINTR) continue;
-      if (w <= 0) break;
+      if (w < 0 && errno == EINTR)
+        continue;
+      if (w <= 0)
+        break;
       off += static_cast<std::size_t>(w);
     }
   }
   std::vector<int> fds{fd_};
   for (const Buffer& b : bufs_)
-    if (b.fd >= 0 && std::find(fds.begin(), fds.end(), b.fd) == fds.end()) fds.push_back(b.fd);
+    if (b.fd >= 0 && std::find(fds.begin(), fds.end(), b.fd) == fds.end())
+      fds.push_back(b.fd);
   for (int fd : fds)
-    if (fd >= 0) ::close(fd);
+    if (fd >= 0)
+      ::close(fd);
 }
 
 bool AccessLog::open(std::string* why) {
@@ -360,12 +374,14 @@ void AccessLog::finish(AccessEntry* e, const AccessContext& c) {
     drop(1, "the disk is not keeping up");
   } else {
     b = &filling();
-    if (!b->data) b->data = std::make_unique<char[]>(BufferSize);
+    if (!b->data)
+      b->data = std::make_unique<char[]>(BufferSize);
     const std::size_t n = format(listener_.access_log->format, b->data.get() + b->len, *e, c,
                                  listener_.name, clockNs(CLOCK_REALTIME), nowNs());
     b->len += static_cast<uint32_t>(n);
     ++b->lines;
-    if (BufferSize - b->len < MaxLine) seal();
+    if (BufferSize - b->len < MaxLine)
+      seal();
     kick();
   }
   e->next = free_;
@@ -374,8 +390,10 @@ void AccessLog::finish(AccessEntry* e, const AccessContext& c) {
 
 bool AccessLog::seal() {
   Buffer& b = filling();
-  if (b.len == 0) return true;
-  if (queued_ + 1 >= MaxBuffers) return false;  // keep one to fill
+  if (b.len == 0)
+    return true;
+  if (queued_ + 1 >= MaxBuffers)
+    return false; // keep one to fill
   b.fd = fd_;
   ++queued_;
   return true;
@@ -384,7 +402,8 @@ bool AccessLog::seal() {
 // Everything queued for the same descriptor goes in one writev: when the writes fall behind
 // (a slow disk, or io-wq waiting for a CPU), each one carries more, not just one buffer.
 void AccessLog::kick() {
-  if (inflight_ || queued_ == 0) return;
+  if (inflight_ || queued_ == 0)
+    return;
   const int fd = bufs_[head_].fd;
   std::size_t n = 0;
   while (n < queued_ && bufs_[(head_ + n) % MaxBuffers].fd == fd) {
@@ -399,7 +418,8 @@ void AccessLog::kick() {
 }
 
 void AccessLog::flush() {
-  if (filling().len > 0) seal();
+  if (filling().len > 0)
+    seal();
   kick();
 }
 
@@ -410,7 +430,7 @@ bool AccessLog::idle() const {
 void AccessLog::onFileWritten(int res) {
   inflight_ = false;
   const std::size_t n = std::exchange(writing_, 0);
-  if (res <= 0) {  // the buffers of this write are lost
+  if (res <= 0) { // the buffers of this write are lost
     uint64_t lost = 0;
     for (std::size_t i = 0; i < n; ++i) {
       lost += bufs_[head_].lines;
@@ -453,12 +473,14 @@ void AccessLog::release() {
   writeOff_ = 0;
   head_ = (head_ + 1) % MaxBuffers;
   --queued_;
-  if (fd != fd_) closeUnused(fd);
+  if (fd != fd_)
+    closeUnused(fd);
 }
 
 void AccessLog::closeUnused(int fd) {
   for (std::size_t i = 0; i < queued_; ++i)
-    if (bufs_[(head_ + i) % MaxBuffers].fd == fd) return;
+    if (bufs_[(head_ + i) % MaxBuffers].fd == fd)
+      return;
   ::close(fd);
   loop_.countSyscall();
 }
@@ -482,14 +504,15 @@ void AccessLog::reopen() {
               listener_.name.c_str(), listener_.access_log->path.c_str(), std::strerror(errno));
     return;
   }
-  seal();  // what is buffered belongs to the old file (if the queue is full: to the new one)
+  seal(); // what is buffered belongs to the old file (if the queue is full: to the new one)
   const int old = fd_;
   fd_ = fd;
-  if (old >= 0) closeUnused(old);
+  if (old >= 0)
+    closeUnused(old);
   io::bump(reopens_);
   LOG_INFO("listener=%s: access log %s reopened", listener_.name.c_str(),
            listener_.access_log->path.c_str());
   kick();
 }
 
-}  // namespace ringway::net
+} // namespace ringway::net

@@ -44,13 +44,13 @@ struct AccessEntry {
   static constexpr std::size_t MaxReferer = 512;
   static constexpr std::size_t MaxRequestId = 64;
 
-  AccessLog* log = nullptr;   // the owner (the session may outlive the worker's thread)
-  uint64_t startNs = 0;       // CLOCK_MONOTONIC: the request head was complete
-  uint64_t upHeadNs = 0;      // the upstream's response head arrived; 0: not proxied
-  uint64_t sent = 0;          // response body bytes written to the client
-  const std::string* upstream = nullptr;  // endpoint address (config text)
-  uint16_t status = 0;        // 0: no response head went out
-  bool hasRequest = false;    // a request line was read (not for a 408 on a dribbled head)
+  AccessLog* log = nullptr;              // the owner (the session may outlive the worker's thread)
+  uint64_t startNs = 0;                  // CLOCK_MONOTONIC: the request head was complete
+  uint64_t upHeadNs = 0;                 // the upstream's response head arrived; 0: not proxied
+  uint64_t sent = 0;                     // response body bytes written to the client
+  const std::string* upstream = nullptr; // endpoint address (config text)
+  uint16_t status = 0;                   // 0: no response head went out
+  bool hasRequest = false; // a request line was read (not for a 408 on a dribbled head)
   bool http10 = false;
   uint8_t methodLen = 0;
   uint8_t requestIdLen = 0;
@@ -62,7 +62,7 @@ struct AccessEntry {
   char agent[MaxAgent];
   char referer[MaxReferer];
   char requestId[MaxRequestId];
-  AccessEntry* next = nullptr;  // free list
+  AccessEntry* next = nullptr; // free list
 
   void setMethod(std::string_view v);
   void setTarget(std::string_view v);
@@ -73,13 +73,13 @@ struct AccessEntry {
 
 // What the session knows at the end that the entry does not hold.
 struct AccessContext {
-  std::string_view client;   // address
-  std::string_view route;    // "-" when none
-  std::string_view cluster;  // "-" when none
+  std::string_view client;  // address
+  std::string_view route;   // "-" when none
+  std::string_view cluster; // "-" when none
 };
 
 class AccessLog final : private io::FileWriteHandler {
- public:
+public:
   static constexpr std::size_t BufferSize = 64 * 1024;
   // 64 x 64 KiB (4 MiB, allocated as needed). With 4 (256 KiB) a 90k lines/s wrk run on this
   // VM's disk dropped lines (a write's latency passing 2 ms, one write in flight); with 16
@@ -97,7 +97,7 @@ class AccessLog final : private io::FileWriteHandler {
 
   // Opens the file (on the worker thread, at start); false with `why` filled.
   bool open(std::string* why);
-  AccessEntry* take();  // a cleared entry, owned by the caller until finish()
+  AccessEntry* take(); // a cleared entry, owned by the caller until finish()
   // Formats the line (or drops it, counted) and takes the entry back.
   void finish(AccessEntry* e, const AccessContext& c);
   // The worker's tick: hand what is buffered to the writer.
@@ -121,18 +121,18 @@ class AccessLog final : private io::FileWriteHandler {
                             const AccessContext& c, std::string_view listener, uint64_t wallNs,
                             uint64_t nowNs);
 
- private:
+private:
   struct Buffer {
-    std::unique_ptr<char[]> data;  // allocated on first use, kept
+    std::unique_ptr<char[]> data; // allocated on first use, kept
     uint32_t len = 0;
     uint32_t lines = 0;
-    int fd = -1;                   // the descriptor it was sealed for
+    int fd = -1; // the descriptor it was sealed for
   };
   void onFileWritten(int res) override;
   Buffer& filling() { return bufs_[(head_ + queued_) % MaxBuffers]; }
   bool seal();    // the filling buffer joins the write queue; false if the queue is full
   void kick();    // start the next write if none is in flight
-  void release();  // the head buffer is done
+  void release(); // the head buffer is done
   void drop(uint64_t n, const char* why);
   void closeUnused(int fd);
 
@@ -141,16 +141,16 @@ class AccessLog final : private io::FileWriteHandler {
   const int worker_;
   int fd_ = -1;
   Buffer bufs_[MaxBuffers];
-  std::size_t head_ = 0;    // oldest queued buffer (the one being written)
-  std::size_t queued_ = 0;  // buffers sealed and waiting (or being written)
-  uint32_t writeOff_ = 0;   // bytes of the head buffer already written
+  std::size_t head_ = 0;   // oldest queued buffer (the one being written)
+  std::size_t queued_ = 0; // buffers sealed and waiting (or being written)
+  uint32_t writeOff_ = 0;  // bytes of the head buffer already written
   bool inflight_ = false;
-  std::size_t writing_ = 0;  // buffers in the write in flight (from head_)
-  iovec iov_[MaxBuffers];    // the write in flight
+  std::size_t writing_ = 0; // buffers in the write in flight (from head_)
+  iovec iov_[MaxBuffers];   // the write in flight
   bool dropping_ = false;   // in a burst of drops: warned once
   uint64_t burstDropped_ = 0;
   AccessEntry* free_ = nullptr;
-  std::size_t entries_ = 0;  // made, for the destructor
+  std::size_t entries_ = 0; // made, for the destructor
   std::vector<std::unique_ptr<AccessEntry>> owned_;
   std::atomic<uint64_t> lines_{0};
   std::atomic<uint64_t> dropped_{0};
@@ -162,4 +162,4 @@ class AccessLog final : private io::FileWriteHandler {
 void setThreadAccessLogs(const std::vector<std::unique_ptr<AccessLog>>* logs);
 AccessLog* threadAccessLog(const config::Listener& l);
 
-}  // namespace ringway::net
+} // namespace ringway::net

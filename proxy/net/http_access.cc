@@ -14,8 +14,10 @@ namespace ringway::net {
 
 void HttpSession::logBegin(bool withRequest) {
   AccessLog* a = threadAccessLog(l_.config());
-  if (a == nullptr) return;
-  if (log_ != nullptr) logEnd();  // not expected: an entry per exchange
+  if (a == nullptr)
+    return;
+  if (log_ != nullptr)
+    logEnd(); // not expected: an entry per exchange
   AccessEntry* e = a->take();
   e->startNs = AccessLog::nowNs();
   // The views of a failed parser point into input that is still alive while the error is
@@ -27,16 +29,19 @@ void HttpSession::logBegin(bool withRequest) {
     e->setTarget(r.target());
     e->http10 = r.version() == http::Version::Http10;
     const std::span<const http::Header> hs = r.headers();
-    if (const http::Header* h = http::findHeader(hs, "user-agent")) e->setAgent(h->value);
-    if (const http::Header* h = http::findHeader(hs, "referer")) e->setReferer(h->value);
-    if (const http::Header* h = http::findHeader(hs, "x-request-id")) e->setRequestId(h->value);
+    if (const http::Header* h = http::findHeader(hs, "user-agent"))
+      e->setAgent(h->value);
+    if (const http::Header* h = http::findHeader(hs, "referer"))
+      e->setReferer(h->value);
+    if (const http::Header* h = http::findHeader(hs, "x-request-id"))
+      e->setRequestId(h->value);
   }
   log_ = e;
 }
 
 void HttpSession::logHead(uint16_t status) {
   log_->status = status;
-  log_->sent = 0;  // from here on: body bytes
+  log_->sent = 0; // from here on: body bytes
   if (up_ != nullptr) {
     log_->upHeadNs = AccessLog::nowNs();
     const config::Cluster& c = up_->pool().cluster();
@@ -48,17 +53,21 @@ void HttpSession::logHead(uint16_t status) {
 void HttpSession::logLocal(uint16_t status, std::size_t body) {
   if (log_ == nullptr) {
     logBegin(req_ != nullptr && req_->failed());
-    if (log_ == nullptr) return;
+    if (log_ == nullptr)
+      return;
   }
   log_->status = status;
   log_->sent = body;
 }
 
 void HttpSession::logEnd() {
-  if (log_ == nullptr) return;
+  if (log_ == nullptr)
+    return;
   AccessEntry* e = std::exchange(log_, nullptr);
-  if (e->status == 0) e->status = has(Tunnel) ? 101 : 499;  // 499: the client left first (nginx)
-  if (x_ != nullptr && x_->requestIdLen > 0) e->setRequestId({x_->requestId, x_->requestIdLen});
+  if (e->status == 0)
+    e->status = has(Tunnel) ? 101 : 499; // 499: the client left first (nginx)
+  if (x_ != nullptr && x_->requestIdLen > 0)
+    e->setRequestId({x_->requestId, x_->requestIdLen});
   char peer[INET6_ADDRSTRLEN];
   formatPeer(peer, sizeof peer);
   char rn[32];
@@ -66,4 +75,4 @@ void HttpSession::logEnd() {
   e->log->finish(e, c);
 }
 
-}  // namespace ringway::net
+} // namespace ringway::net
