@@ -424,82 +424,87 @@ GROUP_NOTES = {
 
 STATIC_EXPLANATION = """## Why, in plain words
 
-**What limits these numbers.** The proxy is never the bottleneck here: its CPU was 15-40%
-busy in every request/response cell (`proxy CPU %`). The client and the upstreams share CPU 0,
-and other engineers' builds took a large share of both CPUs (`other tasks on proxy CPU %`, up
-to ~80%). So req/s and Gbit/s mostly measure CPU 0 and the neighbours; read the CPU each
-backend spent per request or per GB, the system calls and context switches, and the memory.
+**What limits these numbers.** This run had a quiet machine at its start (load average about
+1; the load average later climbs because it counts the threads backend's own thousands of
+threads). With nothing else on CPU 1, the proxy was the bottleneck or close to it in the
+request/response and HTTP cells: its CPU was 61-95% busy (86-94% in every HTTP cell of the
+loop backends), threads the busiest (`proxy CPU %` shows over 100% for threads at 1,000 and
+9,900 connections; the proxy is pinned to CPU 1,
+so that is an accounting artefact of reading the CPU time of a process whose threads start and
+end by the thousand, not a second CPU). wrk, rrload, nginx and iperf3 share CPU 0. Req/s and
+Gbit/s are therefore closer to what each backend can do on one core than in earlier, noisier
+runs, but the spreads (⚠) are still wide: read CPU per request or per GB, system calls and
+context switches first.
 
 **Where io_uring wins.** System calls: one `io_uring_enter` submits the sends and collects
 the receives of every busy connection, multishot receive stays armed (no call to re-arm), and
 the kernel picks the buffer (no `read` call). That makes about 0.2 system calls per request
-against 4.5 for epoll (`epoll_wait`, then `read` and `sendmsg` per ready socket) and 6.5 for
-threads, and about 1 per MB of bulk against 65 and 184. Against threads it wins on everything
-that scales with connections: 2-4× less CPU per request, and the gap grows with the number of
-connections; about 50× fewer context switches per request; and 70× less memory per idle
+(L4 and HTTP alike) against about 4.8 for epoll (`epoll_wait`, then `read` and `sendmsg` per
+ready socket), 6.8 for threads at L4 and 4.4 for threads over HTTP, and about 1 per MB of bulk
+against 70 and 186. Against threads it wins on everything that scales with connections:
+1.6-3.7× less CPU per request, with the gap growing with the number of connections; 70× to
+1,000× fewer voluntary context switches per request; and about 70× less memory per idle
 connection.
 
-**Where it does not win.** Against epoll the CPU per request is close: io_uring used 0-20%
-less, not the 20× its system call count would suggest. Entering the kernel is cheap next to what each
-request costs inside it: two TCP receives and two TCP sends through the loopback stack, the
-wake-ups of the client and upstream, and the epoll or io_uring bookkeeping itself, which both
-backends do for every operation. io_uring removes the per-call overhead, not the per-byte or
-per-packet work, and one worker with a few busy connections per turn does not batch enough
-for that overhead to matter. For bulk transfer io_uring used somewhat less CPU per GB than
-epoll, and threads, which just `read()`s and `send()`s full buffers from a thread that sleeps
-in `poll()`, used the least: with a handful of long streams, a thread per stream is an
-efficient model, and the copy in the kernel is most of the cost for all three.
+**Where it does not win.** Against epoll the CPU per request is close: io_uring used 0-15%
+less at L4 and the same (±2%) over HTTP, not the 25× its system call count would suggest.
+Entering the kernel is cheap next to what each request costs inside it: two TCP receives and
+two TCP sends through the loopback stack, the wake-ups of the client and upstream, and the
+epoll or io_uring bookkeeping itself; over HTTP, parsing and rewriting heads adds the same
+user-space work to both. io_uring removes the per-call overhead, not the per-byte or
+per-packet work. For bulk transfer with one stream io_uring used the least CPU per GB (0.85×
+epoll); with 8 streams the threads backend did (0.57×, io_uring 0.79×): a thread that just
+`read()`s and `send()`s full buffers and sleeps in `poll()` is an efficient model for a handful
+of long streams, where the copy in the kernel is most of the cost.
 
 **Threads.** One thread per connection makes every round trip a scheduler event: the thread
-wakes for the request, sleeps, wakes for the response: exactly 2 voluntary context switches
-per request, where the loop backends handle many requests per wake-up. Its CPU per request
-grows with the number of threads (run queues, cache misses on thousands of stacks), its p99
-stretches to seconds at 9,900 connections, and each connection costs a thread: about 17 KiB
-of RSS (touched stack, thread bookkeeping) plus a 16 KiB kernel stack that RSS does not show.
-The loop backends keep about a quarter KiB per idle connection and no buffer at all.
+wakes for the request, sleeps, wakes for the response: about 2 voluntary context switches per
+request at L4 and over HTTP, where the loop backends handle many requests per wake-up
+(0.002-0.03 per request). Its CPU per request grows with the number of threads (run queues, cache misses
+on thousands of stacks), its p99 stretches to 0.7 s (L4) and 3 s (HTTP) at 9,900 connections,
+and each connection costs a thread: about 17 KiB of RSS (touched stack, thread bookkeeping)
+plus a 16 KiB kernel stack that RSS does not show. The loop backends keep about a quarter KiB
+per idle connection and no buffer at all.
 
 **HTTP.** The HTTP cells run the same request and response through ringway's parser, router
 and head rewriting on every backend (the rewriting code is shared), to nginx over kept-alive
 upstream connections. The threads backend does, per request, what the classic model does:
-`recv()` the request, `sendmsg()` it upstream, `recv()` the response, `sendmsg()` it back, and
-sleeps in both `recv()` calls, which is its 4-odd system calls and exactly 2 voluntary context
-switches per request. epoll does about as many calls (`epoll_wait`, a `read` and a `sendmsg`
-per ready socket, more than one socket per wake-up) but few context switches; io_uring makes a
-fraction of a call per request. At 64 connections CPU per request is close between the two
-loop backends and about twice as high for threads; with 1,000 and 9,900 connections the
-threads backend's CPU per request and p99 grow the most: thousands of runnable threads share
-one CPU, and each waits its turn in the run queue (its p99 reaches seconds), while the loop
-backends serve many ready connections per wake-up. Every HTTP cell is also limited by CPU 0,
-where wrk and nginx run: compare the CPU the proxy spent per request, not req/s.
+`recv()` the request, `sendmsg()` it upstream, `recv()` the response, `sendmsg()` it back,
+sleeping in both `recv()` calls: its 4.4 system calls (4 plus the occasional short read) and
+2 voluntary context switches per request. epoll makes about as many calls but almost no
+context switches; io_uring makes a fraction of a call per request. At 64 connections the two
+loop backends spent the same CPU per request (12 µs) and threads 1.6× that; at 1,000 and 9,900
+connections threads spent 2.3-2.4× and served half the requests, and its p99 went from
+milliseconds to 0.7 s and 3 s, because thousands of runnable threads share one CPU and each
+waits its turn in the run queue. At 9,900 connections the loop backends' p99 (0.4-0.6 s) also
+grows: one core serves 9,900 busy connections in turn.
 
-**Connection teardown.** When 9,900 clients leave at once, io_uring took several seconds to
-close them. Most likely cause: each close cancels the connection's armed operations by
-descriptor (`IORING_ASYNC_CANCEL_FD | ALL`), and the kernel finds requests by descriptor by
-scanning all of the ring's armed requests (by user_data it uses a hash), so closing n
-connections costs about n² work; cancelling by user_data would avoid it. epoll closed them quickly but left some sessions open
-for good (a bug; see `fds never closed`); threads closed them fastest, each thread on its own.
+**Connection teardown.** When 9,900 clients left at once, io_uring took 3.2 s to close them,
+epoll 0.1 s and threads 0.6 s, and none left a descriptor open. (The previous run of this
+report, before io_uring cancelled by user_data instead of by descriptor, took 14.7 s, and
+epoll then left some sessions open; both were fixed in the tree measured here.) Why io_uring
+still takes seconds was not investigated in this run.
 
-**SEND_ZC over loopback cannot win, and at 64 KiB and up it collapses.** Zero-copy send pins
-the pages and lets the NIC read them; over loopback the receiver is local, so the kernel copies
-anyway (`% ZC copied` is 100) and the pinning and the second completion are pure cost: a few
-to ~30% more CPU per GB for responses up to 16 KiB (their MB/s moved either way within the
-noise). From 64 KiB, throughput falls to a few percent of plain
-sends: ringway waits for a send's notification (the kernel done with the pages) before the
-next send on that connection, and for TCP the pages are released only when the receiver has
-acknowledged the data; the receiver, waiting for the rest of the response, delays its ACK (up
-to 40 ms on Linux), so every response takes a delayed-ACK timeout (the raw rrload output shows
-a median latency of about 40-50 ms per response with ZC on, against a few ms without). What this sweep shows: the
-overhead per size, that the copied flag works, and that sends on a connection must not be
-serialised on the notification. What it cannot show: the gain on a real NIC, where large
-sends skip a copy of every byte; that needs two machines. Until then `zerocopy_threshold`
-stays off by default.
+**SEND_ZC over loopback cannot win.** Zero-copy send pins the pages and lets the NIC read
+them; over loopback the receiver is local, so the kernel copies anyway (`% ZC copied` is 100)
+and the pinning and the second completion are pure cost: 1.2-1.4× the CPU per GB from 16 KiB
+responses up, and 0.74-0.81× the MB/s at 16 and 64 KiB. At 1 MiB throughput falls to 0.19×:
+ringway waits for a send's notification (the kernel done with the pages) before the next send
+on that connection, and for TCP the pages are released only when the receiver has acknowledged
+the data; the receiver, waiting for the rest of the response, delays its ACK, so a response
+takes a delayed-ACK timeout (the raw rrload output shows a median latency of 44 ms per 1 MiB
+response with ZC on, 7 ms without). At 1 KiB on and off are within the noise. What this sweep
+shows: the overhead per size, that the copied flag works, and that sends on a connection must
+not be serialised on the notification. What it cannot show: the gain on a real NIC, where
+large sends skip a copy of every byte; that needs two machines. Until then
+`zerocopy_threshold` stays off by default.
 
-**Buffer pool.** The size of a buffer matters more than how many there are: CPU per GB falls
-as buffers grow (4 KiB, 16 KiB, 64 KiB), because each receive and each send carries more
-bytes, and io_uring gains more from it than epoll. At 16 KiB, 64 or 256 buffers made no
-difference beyond the noise for 8 bulk streams. Bigger buffers cost memory only while data is
-in flight (an idle connection holds none), but a buffer is the unit of backpressure, so the
-default stays at 16 KiB until a real NIC says otherwise."""
+**Buffer pool.** This run shows no consistent order: with 8 bulk streams the throughput of
+both loop backends varied 15-45% between rounds at every pool size, 16 KiB × 256 (the default)
+gave io_uring its lowest CPU per GB, and 64 KiB × 1024 was io_uring's worst and epoll's best.
+Bigger buffers cost memory only while data is in flight (an idle connection holds none), but a
+buffer is the unit of backpressure, so the default stays at 16 KiB until a real NIC says
+otherwise."""
 
 CAVEATS = """## Caveats
 
