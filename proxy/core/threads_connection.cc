@@ -28,8 +28,9 @@ uint64_t nowMs() {
 }
 
 void closeFd(int fd, bool reset) {
-  if (fd < 0) return;
-  if (reset) {  // RST instead of FIN: the peer learns the connection broke
+  if (fd < 0)
+    return;
+  if (reset) { // RST instead of FIN: the peer learns the connection broke
     linger l{1, 0};
     ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
   }
@@ -38,9 +39,9 @@ void closeFd(int fd, bool reset) {
 
 // What one thread owns: the client, its upstream, a buffer per direction.
 class Connection {
- public:
-  Connection(std::shared_ptr<ThreadsShared> shared, std::size_t listener,
-             std::size_t endpoint, int client)
+public:
+  Connection(std::shared_ptr<ThreadsShared> shared, std::size_t listener, std::size_t endpoint,
+             int client)
       : shared_(std::move(shared)), listenerIndex_(listener),
         listener_(shared_->cfg->listeners[listener]),
         cluster_(shared_->cfg->clusters[listener_.routes.front().cluster_index]),
@@ -51,20 +52,19 @@ class Connection {
   const std::shared_ptr<ThreadsShared>& shared() const { return shared_; }
   std::size_t listenerIndex() const { return listenerIndex_; }
 
- private:
+private:
   enum Side { Client = 0, Upstream = 1 };
   // Bytes read from side `src` waiting to be sent to the other side.
   struct Dir {
     std::unique_ptr<char[]> buf;
     std::size_t head = 0, tail = 0;
-    bool eof = false;   // src's FIN read
-    bool shut = false;  // FIN passed on (shutdown(SHUT_WR) on the other side)
+    bool eof = false;  // src's FIN read
+    bool shut = false; // FIN passed on (shutdown(SHUT_WR) on the other side)
     std::size_t pending() const { return tail - head; }
   };
 
   net::ListenerStats& stats() { return stats_; }
   bool connectUpstream();
-  int tryConnect(const config::Address& a, uint64_t timeoutMs);
   void relay();
   // false: the connection ended (both fds closed).
   bool readSide(int s);
@@ -80,44 +80,13 @@ class Connection {
   net::ListenerStats& stats_;
   std::size_t endpoint_;
   int fd_[2] = {-1, -1};
-  Dir dir_[2];  // dir_[s]: from side s to side 1 - s
+  Dir dir_[2]; // dir_[s]: from side s to side 1 - s
   uint64_t lastActive_ = 0;
 };
 
 void Connection::run() {
-  if (connectUpstream()) relay();
-}
-
-int Connection::tryConnect(const config::Address& a, uint64_t timeoutMs) {
-  const int fd = ::socket(a.sa()->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -errno;
-  int err = 0;
-  if (::connect(fd, a.sa(), a.length) < 0) {
-    err = errno == EINPROGRESS ? 0 : errno;
-    if (err == 0) {
-      // A blocking connect with a timeout, written as poll(): SO_SNDTIMEO could not also
-      // watch the stop eventfd.
-      pollfd p[2] = {{fd, POLLOUT, 0}, {shared_->stopFd, POLLIN, 0}};
-      int n;
-      do n = ::poll(p, 2, static_cast<int>(timeoutMs));
-      while (n < 0 && errno == EINTR);
-      if (n == 0) {
-        err = ETIMEDOUT;
-      } else if (p[1].revents != 0) {
-        err = ECANCELED;
-      } else {
-        socklen_t len = sizeof err;
-        ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
-      }
-    }
-  }
-  if (err != 0) {
-    ::close(fd);
-    return -err;
-  }
-  int one = 1;
-  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  return fd;
+  if (connectUpstream())
+    relay();
 }
 
 bool Connection::connectUpstream() {
@@ -125,13 +94,15 @@ bool Connection::connectUpstream() {
   const std::size_t n = cluster_.endpoints.size();
   for (std::size_t attempt = 1; attempt <= n; ++attempt) {
     const config::Endpoint& e = cluster_.endpoints[endpoint_];
-    const int fd = tryConnect(e.address, static_cast<uint64_t>(cluster_.connect_timeout.count()));
+    const int fd = connectWithin(e.address, static_cast<uint64_t>(cluster_.connect_timeout.count()),
+                                 shared_->stopFd);
     if (fd >= 0) {
       fd_[Upstream] = fd;
       add(stats().upstreamActive);
       return true;
     }
-    if (fd == -ECANCELED) break;  // stopping
+    if (fd == -ECANCELED)
+      break; // stopping
     const bool timeout = fd == -ETIMEDOUT;
     add(timeout ? stats().connectTimeouts : stats().connectErrors);
     LOG_WARN("listener=%s cluster=%s endpoint=%s: connect failed: %s (attempt %zu of %zu)%s",
@@ -148,7 +119,8 @@ bool Connection::connectUpstream() {
 void Connection::end(bool resetClient, bool resetUpstream) {
   closeFd(fd_[Client], resetClient);
   closeFd(fd_[Upstream], resetUpstream);
-  if (fd_[Upstream] >= 0) sub(stats().upstreamActive);
+  if (fd_[Upstream] >= 0)
+    sub(stats().upstreamActive);
   fd_[Client] = fd_[Upstream] = -1;
 }
 
@@ -165,7 +137,8 @@ void Connection::readError(int s, int err) {
 }
 
 void Connection::writeError(int s, int err) {
-  if (err == ECONNRESET || err == EPIPE) add(stats().resets);
+  if (err == ECONNRESET || err == EPIPE)
+    add(stats().resets);
   // What we had for s can't be delivered: its sender must not think it was.
   end(s != Client, s != Upstream);
 }
@@ -176,8 +149,10 @@ bool Connection::flush(int dst) {
     const ssize_t n =
         ::send(fd_[dst], d.buf.get() + d.head, d.pending(), MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) return true;
+      if (errno == EINTR)
+        continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK)
+        return true;
       writeError(dst, errno);
       return false;
     }
@@ -186,7 +161,7 @@ bool Connection::flush(int dst) {
   }
   d.head = d.tail = 0;
   if (d.eof && !d.shut) {
-    ::shutdown(fd_[dst], SHUT_WR);  // half-close: pass the FIN on, the other way stays open
+    ::shutdown(fd_[dst], SHUT_WR); // half-close: pass the FIN on, the other way stays open
     d.shut = true;
   }
   return true;
@@ -196,10 +171,12 @@ bool Connection::readSide(int s) {
   Dir& d = dir_[s];
   const std::size_t size = shared_->cfg->io.buffer_size;
   ssize_t n;
-  do n = ::read(fd_[s], d.buf.get() + d.tail, size - d.tail);
+  do
+    n = ::read(fd_[s], d.buf.get() + d.tail, size - d.tail);
   while (n < 0 && errno == EINTR);
   if (n < 0) {
-    if (errno == EAGAIN || errno == EWOULDBLOCK) return true;
+    if (errno == EAGAIN || errno == EWOULDBLOCK)
+      return true;
     readError(s, errno);
     return false;
   }
@@ -210,7 +187,7 @@ bool Connection::readSide(int s) {
     add(s == Client ? stats().bytesIn : stats().bytesOut, static_cast<uint64_t>(n));
     lastActive_ = nowMs();
   }
-  return flush(1 - s);  // send at once; poll for POLLOUT only if the socket is full
+  return flush(1 - s); // send at once; poll for POLLOUT only if the socket is full
 }
 
 void Connection::relay() {
@@ -222,7 +199,7 @@ void Connection::relay() {
   bool hup[2] = {false, false};
   lastActive_ = nowMs();
   for (;;) {
-    if (dir_[Client].shut && dir_[Upstream].shut) {  // both FINs passed on: done
+    if (dir_[Client].shut && dir_[Upstream].shut) { // both FINs passed on: done
       end(false, false);
       return;
     }
@@ -245,12 +222,13 @@ void Connection::relay() {
     }
     const int n = ::poll(p, 3, timeout);
     if (n < 0) {
-      if (errno == EINTR) continue;
+      if (errno == EINTR)
+        continue;
       LOG_ERROR("listener=%s: poll: %s", listener_.name.c_str(), std::strerror(errno));
       end(true, true);
       return;
     }
-    if (p[2].revents != 0) {  // end of drain or stopNow
+    if (p[2].revents != 0) { // end of drain or stopNow
       end(false, false);
       return;
     }
@@ -265,9 +243,11 @@ void Connection::relay() {
     }
     for (int s = 0; s < 2; ++s) {
       const short re = p[s].revents;
-      if (re == 0) continue;
+      if (re == 0)
+        continue;
       if (wantRead[s] && (re & (POLLIN | POLLHUP | POLLERR))) {
-        if (!readSide(s)) return;
+        if (!readSide(s))
+          return;
       } else if (re & POLLERR) {
         int err = 0;
         socklen_t len = sizeof err;
@@ -277,26 +257,63 @@ void Connection::relay() {
           return;
         }
       }
-      if (re & POLLHUP) hup[s] = true;
+      if (re & POLLHUP)
+        hup[s] = true;
       if ((re & (POLLOUT | POLLERR | POLLHUP)) && dir_[1 - s].pending() > 0 && !flush(s))
         return;
     }
   }
 }
 
-}  // namespace
+} // namespace
+
+int connectWithin(const config::Address& a, uint64_t timeoutMs, int stopFd) {
+  const int fd = ::socket(a.sa()->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return -errno;
+  int err = 0;
+  if (::connect(fd, a.sa(), a.length) < 0) {
+    err = errno == EINPROGRESS ? 0 : errno;
+    if (err == 0) {
+      // A blocking connect with a timeout, written as poll(): SO_SNDTIMEO could not also
+      // watch the stop eventfd.
+      pollfd p[2] = {{fd, POLLOUT, 0}, {stopFd, POLLIN, 0}};
+      int n;
+      do
+        n = ::poll(p, 2, static_cast<int>(timeoutMs));
+      while (n < 0 && errno == EINTR);
+      if (n == 0) {
+        err = ETIMEDOUT;
+      } else if (p[1].revents != 0) {
+        err = ECANCELED;
+      } else {
+        socklen_t len = sizeof err;
+        ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+      }
+    }
+  }
+  if (err != 0) {
+    ::close(fd);
+    return -err;
+  }
+  int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  return fd;
+}
 
 ThreadsShared::ThreadsShared() = default;
 
 ThreadsShared::~ThreadsShared() {
-  if (stopFd >= 0) ::close(stopFd);
+  if (stopFd >= 0)
+    ::close(stopFd);
 }
 
 void ThreadsShared::link(ThreadsSockets& s) {
   std::lock_guard<std::mutex> g(socketsMu);
   s.prev = nullptr;
   s.next = sockets;
-  if (sockets != nullptr) sockets->prev = &s;
+  if (sockets != nullptr)
+    sockets->prev = &s;
   sockets = &s;
 }
 
@@ -306,7 +323,8 @@ void ThreadsShared::unlink(ThreadsSockets& s) {
     s.prev->next = s.next;
   else
     sockets = s.next;
-  if (s.next != nullptr) s.next->prev = s.prev;
+  if (s.next != nullptr)
+    s.next->prev = s.prev;
   s.prev = s.next = nullptr;
 }
 
@@ -319,21 +337,25 @@ void ThreadsShared::setIdle(ThreadsSockets& s, bool idle) {
   // No lock: the client fd is the calling thread's own and stays open while s is linked.
   s.idle.store(idle);
   // Drain began before this connection went idle: it must not wait for another request.
-  if (idle && draining.load() && s.client >= 0) ::shutdown(s.client, SHUT_RD);
+  if (idle && draining.load() && s.client >= 0)
+    ::shutdown(s.client, SHUT_RD);
 }
 
 void ThreadsShared::shutdownIdle() {
   // draining is set: a connection going idle from now on shuts itself down.
   std::lock_guard<std::mutex> g(socketsMu);
   for (ThreadsSockets* s = sockets; s != nullptr; s = s->next)
-    if (s->idle.load() && s->client >= 0) ::shutdown(s->client, SHUT_RD);
+    if (s->idle.load() && s->client >= 0)
+      ::shutdown(s->client, SHUT_RD);
 }
 
 void ThreadsShared::shutdownAll() {
   std::lock_guard<std::mutex> g(socketsMu);
   for (ThreadsSockets* s = sockets; s != nullptr; s = s->next) {
-    if (s->client >= 0) ::shutdown(s->client, SHUT_RDWR);
-    if (s->upstream >= 0) ::shutdown(s->upstream, SHUT_RDWR);
+    if (s->client >= 0)
+      ::shutdown(s->client, SHUT_RDWR);
+    if (s->upstream >= 0)
+      ::shutdown(s->upstream, SHUT_RDWR);
   }
 }
 
@@ -363,4 +385,4 @@ void* threadsConnectionMain(void* arg) {
   return nullptr;
 }
 
-}  // namespace ringway::core
+} // namespace ringway::core

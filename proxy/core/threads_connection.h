@@ -19,7 +19,12 @@
 
 namespace ringway::core {
 
-struct ThreadsHttpListener;  // core/threads_http.h
+// Connects to `a` within timeoutMs by poll(), which also watches stopFd (its firing gives
+// ECANCELED). Returns the connected socket (non-blocking, TCP_NODELAY) or -errno. Used by the
+// threads backend's L4 and HTTP connections.
+int connectWithin(const config::Address& a, uint64_t timeoutMs, int stopFd);
+
+struct ThreadsHttpListener; // core/threads_http.h
 
 // The sockets of one http connection thread, so drain and stopNow can shut them down (a
 // thread blocked in recv() polls nothing). Linked into ThreadsShared::sockets while the thread
@@ -47,21 +52,21 @@ struct ThreadsBalancer {
 // outlives the ThreadsServer if a thread is still in its last instructions.
 struct ThreadsShared {
   std::shared_ptr<const config::Config> cfg;
-  int stopFd = -1;  // eventfd, written (never read) to close every connection now
-  std::vector<std::unique_ptr<net::ListenerStats>> stats;  // per listener, shared by threads
-  std::atomic<uint64_t> active{0};                           // connections (threads) running
-  std::mutex mu;  // only for idle's wake-ups
+  int stopFd = -1; // eventfd, written (never read) to close every connection now
+  std::vector<std::unique_ptr<net::ListenerStats>> stats; // per listener, shared by threads
+  std::atomic<uint64_t> active{0};                        // connections (threads) running
+  std::mutex mu;                                          // only for idle's wake-ups
   std::condition_variable idle;
   // http listeners only (null for tcp ones), by listener index.
   std::vector<std::unique_ptr<ThreadsHttpListener>> http;
-  std::vector<std::unique_ptr<ThreadsBalancer>> balancers;  // by cluster index
+  std::vector<std::unique_ptr<ThreadsBalancer>> balancers; // by cluster index
   std::atomic<bool> draining{false};
   std::mutex socketsMu;
-  ThreadsSockets* sockets = nullptr;  // list head
+  ThreadsSockets* sockets = nullptr; // list head
 
   ThreadsShared();
   ~ThreadsShared();
-  void connectionEnded();  // active - 1, and wake whoever waits for idle
+  void connectionEnded(); // active - 1, and wake whoever waits for idle
   void link(ThreadsSockets& s);
   void unlink(ThreadsSockets& s);
   // Sets one of s's fds (under the lock); returns the old value.
@@ -75,13 +80,13 @@ struct ThreadsShared {
 
 struct ThreadsConnectionStart {
   std::shared_ptr<ThreadsShared> shared;
-  std::size_t listener;  // index into cfg->listeners
-  std::size_t endpoint;  // first endpoint to try, from the listener's balancer
-  int client;  // accepted (non-blocking on tcp listeners, blocking on http ones); now owned
+  std::size_t listener; // index into cfg->listeners
+  std::size_t endpoint; // first endpoint to try, from the listener's balancer
+  int client; // accepted (non-blocking on tcp listeners, blocking on http ones); now owned
 };
 
 // pthread entry point; arg is a new ThreadsConnectionStart, which it deletes. Counts the
 // connection out of ThreadsShared::active (and the listener's active gauge) as its last act.
 void* threadsConnectionMain(void* arg);
 
-}  // namespace ringway::core
+} // namespace ringway::core

@@ -25,7 +25,7 @@ namespace ringway::core {
 
 namespace {
 
-constexpr uint64_t LingerMs = 2000;  // as net::HttpSession: read and drop after an error answer
+constexpr uint64_t LingerMs = 2000; // as net::HttpSession: read and drop after an error answer
 
 void add(std::atomic<uint64_t>& c, uint64_t n = 1) { c.fetch_add(n, std::memory_order_relaxed); }
 void sub(std::atomic<uint64_t>& c) { c.fetch_sub(1, std::memory_order_relaxed); }
@@ -77,7 +77,8 @@ void newRequestId(char out[36]) {
   digits[16] = Hex[8 | ((b >> 2) & 3)];
   int k = 0;
   for (int i = 0; i < 32; ++i) {
-    if (i == 8 || i == 12 || i == 16 || i == 20) out[k++] = '-';
+    if (i == 8 || i == 12 || i == 16 || i == 20)
+      out[k++] = '-';
     out[k++] = digits[i];
   }
 }
@@ -94,14 +95,16 @@ http::Limits limitsOf(const config::Listener& l) {
 // bytes forwarded as they are (contiguous: the raw bytes of consecutive parser steps), sent by
 // one sendmsg() before the buffer they point into is read into again.
 struct Outgoing {
-  std::string gen;  // keeps its capacity: no allocation per request once warm
+  std::string gen; // keeps its capacity: no allocation per request once warm
   const char* raw = nullptr;
   std::size_t rawLen = 0;
   bool empty() const { return gen.empty() && rawLen == 0; }
   void forward(const char* p, std::size_t n) {
-    if (n == 0) return;
-    if (rawLen == 0) raw = p;
-    rawLen = static_cast<std::size_t>(p + n - raw);  // p follows the range's end
+    if (n == 0)
+      return;
+    if (rawLen == 0)
+      raw = p;
+    rawLen = static_cast<std::size_t>(p + n - raw); // p follows the range's end
   }
 };
 
@@ -115,12 +118,12 @@ struct Inbound {
 enum class RecvResult { Data, Eof, Timeout, Error };
 
 class HttpConnection {
- public:
+public:
   HttpConnection(std::shared_ptr<ThreadsShared> shared, std::size_t listener, int client);
   ~HttpConnection();
   void run();
 
- private:
+private:
   enum class End { Keep, Close, Linger, Reset };
   End serve();
   End proxy(const config::Route& r);
@@ -156,16 +159,16 @@ class HttpConnection {
   ThreadsSockets sockets_;
   int client_;
   http::Parser req_;
-  std::unique_ptr<http::Parser> resp_;  // new with each upstream connection
+  std::unique_ptr<http::Parser> resp_; // new with each upstream connection
   Inbound in_, upIn_;
   Outgoing toClient_, toUp_;
   // The kept-alive upstream connection.
   int up_ = -1;
-  bool upLent_ = false;    // in use by the current exchange
-  bool upReused_ = false;  // ... and it was kept alive from an earlier one
+  bool upLent_ = false;   // in use by the current exchange
+  bool upReused_ = false; // ... and it was kept alive from an earlier one
   std::size_t upCluster_ = 0;
   uint64_t upIdleSince_ = 0;
-  uint64_t upRecvMs_ = 0;  // its SO_RCVTIMEO
+  uint64_t upRecvMs_ = 0; // its SO_RCVTIMEO
   // The current request.
   http::Method method_ = http::Method::Get;
   http::Version version_ = http::Version::Http11;
@@ -176,8 +179,8 @@ class HttpConnection {
   char requestId_[64];
   char peer_[net::PeerTextSize] = "";
   std::string resend_;
-  bool served_ = false;  // a request was answered on this connection
-  uint64_t waitMs_ = 0;  // the client's SO_RCVTIMEO
+  bool served_ = false; // a request was answered on this connection
+  uint64_t waitMs_ = 0; // the client's SO_RCVTIMEO
 };
 
 HttpConnection::HttpConnection(std::shared_ptr<ThreadsShared> shared, std::size_t listener,
@@ -192,15 +195,18 @@ HttpConnection::HttpConnection(std::shared_ptr<ThreadsShared> shared, std::size_
 HttpConnection::~HttpConnection() {
   closeUpstream();
   shared_->unlink(sockets_);
-  if (client_ >= 0) ::close(client_);
+  if (client_ >= 0)
+    ::close(client_);
 }
 
 void HttpConnection::run() {
   const uint64_t idle = static_cast<uint64_t>(l_.idle_timeout.count());
   const uint64_t header = static_cast<uint64_t>(l_.http.request_header_timeout.count());
   waitMs_ = idle;
-  if (header != 0 && (waitMs_ == 0 || header < waitMs_)) waitMs_ = header;
-  if (waitMs_ == 0) waitMs_ = 60000;
+  if (header != 0 && (waitMs_ == 0 || header < waitMs_))
+    waitMs_ = header;
+  if (waitMs_ == 0)
+    waitMs_ = 60000;
   setTimeouts(client_, waitMs_, idle != 0 ? idle : 60000);
   const std::size_t size = std::max<std::size_t>(cfg_.io.buffer_size, 4096);
   in_.buf.reset(new char[size]);
@@ -209,17 +215,19 @@ void HttpConnection::run() {
   upIn_.cap = size;
   for (;;) {
     const End e = serve();
-    if (e == End::Keep) continue;
+    if (e == End::Keep)
+      continue;
     if (e == End::Linger || (e == End::Close && in_.head < in_.tail)) {
       // Bytes the client sent that we will not read would turn close() into a reset, which
       // can destroy the answer before the client reads it: stop writing, read and drop a while.
       flushClient();
       ::shutdown(client_, SHUT_WR);
-      setTimeouts(client_, LingerMs, LingerMs);  // a recv() must not outlast the linger
+      setTimeouts(client_, LingerMs, LingerMs); // a recv() must not outlast the linger
       const uint64_t t0 = nowMs();
       while (nowMs() - t0 < LingerMs) {
         const ssize_t n = ::recv(client_, in_.buf.get(), in_.cap, 0);
-        if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK)) break;
+        if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK))
+          break;
       }
     } else if (e == End::Close) {
       flushClient();
@@ -237,7 +245,8 @@ void HttpConnection::run() {
 HttpConnection::End HttpConnection::serve() {
   // Waiting for a request: drain may end the connection now (shutdown(SHUT_RD) -> EOF).
   const bool idleWait = in_.head == in_.tail;
-  if (idleWait) shared_->setIdle(sockets_, true);
+  if (idleWait)
+    shared_->setIdle(sockets_, true);
   const uint64_t waitStart = nowMs();
   const uint64_t header = static_cast<uint64_t>(l_.http.request_header_timeout.count());
   const uint64_t idle = static_cast<uint64_t>(l_.idle_timeout.count());
@@ -247,15 +256,18 @@ HttpConnection::End HttpConnection::serve() {
   http::Step s;
   for (;;) {
     if (in_.head == in_.tail) {
-      if (clientEof_) return End::Close;
+      if (clientEof_)
+        return End::Close;
       // Before a head's first byte: the first request must come within request_header_timeout
       // of the accept (as on the loop backends), later ones within idle_timeout.
       const uint64_t limit = headStart != 0 ? header : served_ ? idle : header;
       const RecvResult r = recvClient(headStart != 0 ? headStart : waitStart, limit);
       if (r == RecvResult::Timeout) {
-        if (headStart != 0) return errorAnswer(408, "request_header_timeout", nullptr);
-        if (served_) add(stats_.idleTimeouts);
-        return End::Close;  // nothing was asked: nothing to answer
+        if (headStart != 0)
+          return errorAnswer(408, "request_header_timeout", nullptr);
+        if (served_)
+          add(stats_.idleTimeouts);
+        return End::Close; // nothing was asked: nothing to answer
       }
       if (r != RecvResult::Data) {
         if (headStart != 0)
@@ -264,25 +276,29 @@ HttpConnection::End HttpConnection::serve() {
       }
       if (headStart == 0) {
         headStart = nowMs();
-        if (idleWait) shared_->setIdle(sockets_, false);
+        if (idleWait)
+          shared_->setIdle(sockets_, false);
       } else if (header != 0 && nowMs() - headStart >= header) {
         return errorAnswer(408, "request_header_timeout", nullptr);
       }
     }
     s = req_.parse(in_.rest());
     in_.head += s.consumed;
-    if (s.event == http::Event::Head) break;
+    if (s.event == http::Event::Head)
+      break;
     if (s.event == http::Event::Error)
       return errorAnswer(req_.error().status, http::errorName(req_.error().code).data(), nullptr);
     // NeedMore: all of it consumed (empty lines before a request line, or a partial head)
   }
-  if (idleWait && headStart == 0) shared_->setIdle(sockets_, false);
+  if (idleWait && headStart == 0)
+    shared_->setIdle(sockets_, false);
 
   method_ = req_.method();
   version_ = req_.version();
   keepAlive_ = req_.keepAlive();
   const bool hasBody = req_.framing().kind != http::BodyKind::None;
-  if (method_ == http::Method::Connect) return errorAnswer(501, "connect_not_supported", nullptr);
+  if (method_ == http::Method::Connect)
+    return errorAnswer(501, "connect_not_supported", nullptr);
   bool expect100 = false;
   if (const http::Header* e = http::findHeader(req_.headers(), "expect")) {
     if (!http::equalsIgnoreCase(e->value, "100-continue"))
@@ -291,7 +307,8 @@ HttpConnection::End HttpConnection::serve() {
   }
   const int ri = hl_.router.match(http::routeInput(req_));
   if (ri < 0) {
-    if (expect100) return errorAnswer(404, "no_route", nullptr);
+    if (expect100)
+      return errorAnswer(404, "no_route", nullptr);
     const End e = localAnswer(404, "404 Not Found\n", "text/plain; charset=utf-8", {}, nullptr);
     return e == End::Keep ? discardBody() : e;
   }
@@ -301,13 +318,14 @@ HttpConnection::End HttpConnection::serve() {
   if (req_.framing().kind == http::BodyKind::ContentLength && req_.framing().contentLength > limit)
     return errorAnswer(413, "body_too_large", &r);
   if (r.direct_response || r.redirect) {
-    End e = r.direct_response
-                ? localAnswer(r.direct_response->status, r.direct_response->body,
-                              r.direct_response->content_type, {}, &r)
-                : localAnswer(r.redirect->status, {}, {}, r.redirect->location, &r);
+    End e = r.direct_response ? localAnswer(r.direct_response->status, r.direct_response->body,
+                                            r.direct_response->content_type, {}, &r)
+                              : localAnswer(r.redirect->status, {}, {}, r.redirect->location, &r);
     // A client waiting for 100 Continue will not send its body: don't wait for it.
-    if (expect100) return End::Linger;
-    if (e != End::Keep) return hasBody ? End::Linger : e;
+    if (expect100)
+      return End::Linger;
+    if (e != End::Keep)
+      return hasBody ? End::Linger : e;
     return discardBody();
   }
 
@@ -353,7 +371,8 @@ HttpConnection::End HttpConnection::serve() {
       return errorAnswer(status, status == 504 ? "connect_timeout" : "connect_failed", &r);
     }
     toClient_.gen.append("HTTP/1.1 100 Continue\r\n\r\n");
-    if (!flushClient()) return End::Reset;
+    if (!flushClient())
+      return End::Reset;
   }
   return proxy(r);
 }
@@ -371,7 +390,8 @@ HttpConnection::End HttpConnection::proxy(const config::Route& r) {
     }
     const bool bodyless = req_.framing().kind == http::BodyKind::None;
     // Kept for a resend on a fresh connection if the kept-alive one turns out closed.
-    if (reused && bodyless && attempt == 0) resend_.assign(toUp_.gen);
+    if (reused && bodyless && attempt == 0)
+      resend_.assign(toUp_.gen);
     const uint64_t sentAt = nowMs();
     bool upBroken = false;
     // The request body goes up as the parser validates it; the head leaves with its first
@@ -380,7 +400,7 @@ HttpConnection::End HttpConnection::proxy(const config::Route& r) {
       const char* raw = nullptr;
       RecvResult why = RecvResult::Data;
       const http::Step s = nextRequestStep(&raw, &why);
-      if (s.event == http::Event::NeedMore) {  // the client went away or timed out mid-body
+      if (s.event == http::Event::NeedMore) { // the client went away or timed out mid-body
         LOG_DEBUG("listener=%s: client closed in the middle of a request body", l_.name.c_str());
         closeUpstream();
         return why == RecvResult::Error ? End::Reset : End::Close;
@@ -391,12 +411,17 @@ HttpConnection::End HttpConnection::proxy(const config::Route& r) {
         toUp_.rawLen = 0;
         return errorAnswer(req_.error().status, http::errorName(req_.error().code).data(), &r);
       }
-      if (!upBroken) toUp_.forward(raw, s.consumed);
-      if (s.event == http::Event::Complete) reqDone_ = true;
-      if (upBroken) continue;
-      if (!reqDone_ && in_.head == in_.tail && !flushUpstream()) upBroken = true;
+      if (!upBroken)
+        toUp_.forward(raw, s.consumed);
+      if (s.event == http::Event::Complete)
+        reqDone_ = true;
+      if (upBroken)
+        continue;
+      if (!reqDone_ && in_.head == in_.tail && !flushUpstream())
+        upBroken = true;
     }
-    if (!upBroken && !flushUpstream()) upBroken = true;
+    if (!upBroken && !flushUpstream())
+      upBroken = true;
     if (upBroken && reused && bodyless && attempt == 0) {
       closeUpstream();
       toUp_.gen.assign(resend_);
@@ -418,7 +443,7 @@ HttpConnection::End HttpConnection::readResponse(const config::Route& r, bool ca
   resp_->setRequestMethod(method_);
   const uint64_t routeMs = static_cast<uint64_t>(r.timeout.count());
   bool started = false, interim = false, anyBytes = false;
-  bool needMore = true;  // the last parse() used up its input: read before parsing again
+  bool needMore = true; // the last parse() used up its input: read before parsing again
   net::ResponseFraming framing;
   for (;;) {
     // Parse what is left, even nothing, unless the parser asked for more: a message may
@@ -441,7 +466,7 @@ HttpConnection::End HttpConnection::readResponse(const config::Route& r, bool ca
       if (rr != RecvResult::Data) {
         if (rr == RecvResult::Eof) {
           const http::Step s = resp_->finish();
-          if (s.event == http::Event::Complete && started) {  // a body delimited by the close
+          if (s.event == http::Event::Complete && started) { // a body delimited by the close
             closeUpstream();
             return flushClient() ? End::Close : End::Reset;
           }
@@ -449,7 +474,7 @@ HttpConnection::End HttpConnection::readResponse(const config::Route& r, bool ca
         closeUpstream();
         if (started) {
           logError(0, "upstream_closed_mid_response", &r);
-          return End::Close;  // a truncated body and the close tell the client
+          return End::Close; // a truncated body and the close tell the client
         }
         if (canRetry && !anyBytes) {
           LOG_DEBUG("listener=%s cluster=%s: kept-alive upstream connection closed before "
@@ -458,7 +483,8 @@ HttpConnection::End HttpConnection::readResponse(const config::Route& r, bool ca
           retry = true;
           return End::Close;
         }
-        if (rr == RecvResult::Error) add(stats_.resets);
+        if (rr == RecvResult::Error)
+          add(stats_.resets);
         return upstreamError(502, anyBytes ? "upstream_closed_mid_head" : "upstream_closed", &r);
       }
       anyBytes = true;
@@ -468,86 +494,90 @@ HttpConnection::End HttpConnection::readResponse(const config::Route& r, bool ca
     upIn_.head += s.consumed;
     needMore = s.event == http::Event::NeedMore;
     switch (s.event) {
-      case http::Event::NeedMore:
-        if (started && !framing.decode) toClient_.forward(at, s.consumed);
-        break;
-      case http::Event::Head:
-        if (resp_->status() < 200) {
-          if (resp_->status() == 101) {  // we never ask for an upgrade
-            closeUpstream();
-            return upstreamError(502, "unexpected_101", &r);
-          }
-          interim = true;
-          // We answered Expect ourselves; other 1xx (103 Early Hints...) go to HTTP/1.1 clients.
-          if (resp_->status() != 100 && version_ == http::Version::Http11) {
-            std::string& g = toClient_.gen;
-            const std::size_t off = g.size();
-            g.resize(off + net::interimHeadEstimate(*resp_));
-            g.resize(off + net::writeInterimHead(*resp_, g.data() + off, g.size() - off));
-          }
-          break;
-        } else {
-          const bool keep = keepAlive_ && reqDone_ && !shared_->draining.load() && !clientEof_;
-          framing = net::responseFraming(resp_->framing(), keep, version_);
-          keepAlive_ = framing.keep;
-          net::ResponseHeadInput in;
-          in.resp = resp_.get();
-          in.route = &r;
-          in.requestId = {requestId_, requestIdLen_};
-          in.framing = framing;
-          in.client = version_;
+    case http::Event::NeedMore:
+      if (started && !framing.decode)
+        toClient_.forward(at, s.consumed);
+      break;
+    case http::Event::Head:
+      if (resp_->status() < 200) {
+        if (resp_->status() == 101) { // we never ask for an upgrade
+          closeUpstream();
+          return upstreamError(502, "unexpected_101", &r);
+        }
+        interim = true;
+        // We answered Expect ourselves; other 1xx (103 Early Hints...) go to HTTP/1.1 clients.
+        if (resp_->status() != 100 && version_ == http::Version::Http11) {
           std::string& g = toClient_.gen;
           const std::size_t off = g.size();
-          g.resize(off + net::responseHeadEstimate(in));
-          std::size_t n = net::writeResponseHead(in, g.data() + off, g.size() - off);
-          if (n > g.size() - off) {
-            g.resize(off + n);
-            n = net::writeResponseHead(in, g.data() + off, g.size() - off);
-          }
-          if (n == 0 || n > g.size() - off) {
-            g.resize(off);
-            closeUpstream();
-            return errorAnswer(502, "response_head_unwritable", &r);
-          }
+          g.resize(off + net::interimHeadEstimate(*resp_));
+          g.resize(off + net::writeInterimHead(*resp_, g.data() + off, g.size() - off));
+        }
+        break;
+      } else {
+        const bool keep = keepAlive_ && reqDone_ && !shared_->draining.load() && !clientEof_;
+        framing = net::responseFraming(resp_->framing(), keep, version_);
+        keepAlive_ = framing.keep;
+        net::ResponseHeadInput in;
+        in.resp = resp_.get();
+        in.route = &r;
+        in.requestId = {requestId_, requestIdLen_};
+        in.framing = framing;
+        in.client = version_;
+        std::string& g = toClient_.gen;
+        const std::size_t off = g.size();
+        g.resize(off + net::responseHeadEstimate(in));
+        std::size_t n = net::writeResponseHead(in, g.data() + off, g.size() - off);
+        if (n > g.size() - off) {
           g.resize(off + n);
-          started = true;
+          n = net::writeResponseHead(in, g.data() + off, g.size() - off);
         }
-        break;
-      case http::Event::Body:
-        if (framing.decode)
-          toClient_.gen.append(s.body);
-        else
-          toClient_.forward(at, s.consumed);
-        break;
-      case http::Event::Complete: {
-        if (interim) {
-          interim = false;
-          break;
-        }
-        if (!framing.decode) toClient_.forward(at, s.consumed);
-        // Bytes after the response: its framing is off, never reuse the connection.
-        const bool reusable = upIn_.head == upIn_.tail && resp_->keepAlive() && reqDone_;
-        if (reusable && cfg_.clusters[upCluster_].keepalive.max_idle > 0) {
-          upIdleSince_ = nowMs();
-          upLent_ = false;
-        } else
+        if (n == 0 || n > g.size() - off) {
+          g.resize(off);
           closeUpstream();
-        upIn_.head = upIn_.tail = 0;
-        if (!flushClient()) return End::Reset;
-        served_ = true;
-        return keepAlive_ && !shared_->draining.load() ? End::Keep : End::Close;
-      }
-      case http::Event::Error:
-      case http::Event::Closed:
-        closeUpstream();
-        if (started) {
-          logError(0, http::errorName(resp_->error().code).data(), &r);
-          return End::Close;
+          return errorAnswer(502, "response_head_unwritable", &r);
         }
-        return upstreamError(502, http::errorName(resp_->error().code).data(), &r);
+        g.resize(off + n);
+        started = true;
+      }
+      break;
+    case http::Event::Body:
+      if (framing.decode)
+        toClient_.gen.append(s.body);
+      else
+        toClient_.forward(at, s.consumed);
+      break;
+    case http::Event::Complete: {
+      if (interim) {
+        interim = false;
+        break;
+      }
+      if (!framing.decode)
+        toClient_.forward(at, s.consumed);
+      // Bytes after the response: its framing is off, never reuse the connection.
+      const bool reusable = upIn_.head == upIn_.tail && resp_->keepAlive() && reqDone_;
+      if (reusable && cfg_.clusters[upCluster_].keepalive.max_idle > 0) {
+        upIdleSince_ = nowMs();
+        upLent_ = false;
+      } else
+        closeUpstream();
+      upIn_.head = upIn_.tail = 0;
+      if (!flushClient())
+        return End::Reset;
+      served_ = true;
+      return keepAlive_ && !shared_->draining.load() ? End::Keep : End::Close;
+    }
+    case http::Event::Error:
+    case http::Event::Closed:
+      closeUpstream();
+      if (started) {
+        logError(0, http::errorName(resp_->error().code).data(), &r);
+        return End::Close;
+      }
+      return upstreamError(502, http::errorName(resp_->error().code).data(), &r);
     }
     // Big bodies stream through: send what this buffer holds before reading the next one.
-    if (upIn_.head == upIn_.tail) upIn_.head = upIn_.tail = 0;
+    if (upIn_.head == upIn_.tail)
+      upIn_.head = upIn_.tail = 0;
   }
 }
 
@@ -556,9 +586,12 @@ HttpConnection::End HttpConnection::discardBody() {
     const char* raw = nullptr;
     RecvResult why = RecvResult::Data;
     const http::Step s = nextRequestStep(&raw, &why);
-    if (s.event == http::Event::NeedMore) return End::Close;
-    if (s.event == http::Event::Error) return End::Linger;
-    if (s.event == http::Event::Complete) reqDone_ = true;
+    if (s.event == http::Event::NeedMore)
+      return End::Close;
+    if (s.event == http::Event::Error)
+      return End::Linger;
+    if (s.event == http::Event::Complete)
+      reqDone_ = true;
   }
   return keepAlive_ ? End::Keep : End::Close;
 }
@@ -567,8 +600,7 @@ HttpConnection::End HttpConnection::discardBody() {
 // Local answers
 
 HttpConnection::End HttpConnection::localAnswer(uint16_t status, std::string_view body,
-                                                std::string_view type,
-                                                std::string_view location,
+                                                std::string_view type, std::string_view location,
                                                 const config::Route* r) {
   const bool keep = keepAlive_ && !shared_->draining.load() && !clientEof_;
   keepAlive_ = keep;
@@ -586,7 +618,8 @@ HttpConnection::End HttpConnection::localAnswer(uint16_t status, std::string_vie
   const std::size_t off = g.size();
   g.resize(off + net::localResponseEstimate(lr));
   g.resize(off + net::writeLocalResponse(lr, g.data() + off, g.size() - off));
-  if (!flushClient()) return End::Reset;
+  if (!flushClient())
+    return End::Reset;
   served_ = true;
   return keep ? End::Keep : End::Close;
 }
@@ -609,8 +642,9 @@ HttpConnection::End HttpConnection::upstreamError(uint16_t status, const char* r
   char body[96];
   const End e = localAnswer(status, {body, net::errorBody(status, body, sizeof body)},
                             "text/plain; charset=utf-8", {}, r);
-  if (e != End::Keep) return reqDone_ || clientEof_ || e == End::Reset ? e : End::Linger;
-  return discardBody();  // the rest of the body is read and dropped, then the next request
+  if (e != End::Keep)
+    return reqDone_ || clientEof_ || e == End::Reset ? e : End::Linger;
+  return discardBody(); // the rest of the body is read and dropped, then the next request
 }
 
 void HttpConnection::logError(uint16_t status, const char* reason, const config::Route* r) {
@@ -637,9 +671,11 @@ http::Step HttpConnection::nextRequestStep(const char** raw, RecvResult* why) {
     *raw = in_.buf.get() + in_.head;
     const http::Step s = req_.parse(in_.rest());
     in_.head += s.consumed;
-    if (s.event != http::Event::NeedMore) return s;
+    if (s.event != http::Event::NeedMore)
+      return s;
     // NeedMore: all consumed; its raw bytes (body data) go on too.
-    if (s.consumed > 0) return {http::Event::Body, s.consumed, {}};
+    if (s.consumed > 0)
+      return {http::Event::Body, s.consumed, {}};
     // Forwarded bytes point into in_: send them before reading over them.
     if (!toUp_.empty() && !flushUpstream()) {
       // The upstream stopped taking the body: what it said may still be worth reading; the
@@ -649,9 +685,10 @@ http::Step HttpConnection::nextRequestStep(const char** raw, RecvResult* why) {
     }
     const RecvResult r = recvClient(nowMs(), static_cast<uint64_t>(l_.idle_timeout.count()));
     if (r != RecvResult::Data) {
-      if (r == RecvResult::Timeout) add(stats_.idleTimeouts);
+      if (r == RecvResult::Timeout)
+        add(stats_.idleTimeouts);
       *why = r;
-      return {};  // NeedMore: no more bytes will come
+      return {}; // NeedMore: no more bytes will come
     }
   }
 }
@@ -669,12 +706,15 @@ RecvResult HttpConnection::recvClient(uint64_t since, uint64_t limitMs) {
       clientEof_ = true;
       return RecvResult::Eof;
     }
-    if (errno == EINTR) continue;
+    if (errno == EINTR)
+      continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      if (limitMs != 0 && nowMs() - since >= limitMs) return RecvResult::Timeout;
-      continue;  // SO_RCVTIMEO is the shorter of two timeouts: this one has not run out
+      if (limitMs != 0 && nowMs() - since >= limitMs)
+        return RecvResult::Timeout;
+      continue; // SO_RCVTIMEO is the shorter of two timeouts: this one has not run out
     }
-    if (errno == ECONNRESET) add(stats_.resets);
+    if (errno == ECONNRESET)
+      add(stats_.resets);
     clientEof_ = true;
     return RecvResult::Error;
   }
@@ -686,16 +726,20 @@ bool HttpConnection::sendAllTo(int fd, Outgoing& o) {
   while (genOff < o.gen.size() || rawOff < o.rawLen) {
     iovec iov[2];
     int k = 0;
-    if (genOff < o.gen.size()) iov[k++] = {o.gen.data() + genOff, o.gen.size() - genOff};
-    if (rawOff < o.rawLen) iov[k++] = {const_cast<char*>(o.raw) + rawOff, o.rawLen - rawOff};
+    if (genOff < o.gen.size())
+      iov[k++] = {o.gen.data() + genOff, o.gen.size() - genOff};
+    if (rawOff < o.rawLen)
+      iov[k++] = {const_cast<char*>(o.raw) + rawOff, o.rawLen - rawOff};
     msghdr m{};
     m.msg_iov = iov;
     m.msg_iovlen = static_cast<std::size_t>(k);
     const ssize_t n = ::sendmsg(fd, &m, MSG_NOSIGNAL);
     if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno == ECONNRESET || errno == EPIPE) add(stats_.resets);
-      ok = false;  // EAGAIN: SO_SNDTIMEO ran out (the peer stopped reading)
+      if (errno == EINTR)
+        continue;
+      if (errno == ECONNRESET || errno == EPIPE)
+        add(stats_.resets);
+      ok = false; // EAGAIN: SO_SNDTIMEO ran out (the peer stopped reading)
       break;
     }
     std::size_t sent = static_cast<std::size_t>(n);
@@ -703,7 +747,8 @@ bool HttpConnection::sendAllTo(int fd, Outgoing& o) {
     genOff += g;
     sent -= g;
     rawOff += sent;
-    if (fd == client_) add(stats_.bytesOut, static_cast<uint64_t>(n));
+    if (fd == client_)
+      add(stats_.bytesOut, static_cast<uint64_t>(n));
   }
   o.gen.clear();
   o.raw = nullptr;
@@ -714,7 +759,8 @@ bool HttpConnection::sendAllTo(int fd, Outgoing& o) {
 bool HttpConnection::flushClient() { return toClient_.empty() || sendAllTo(client_, toClient_); }
 
 bool HttpConnection::flushUpstream() {
-  if (toUp_.empty()) return true;
+  if (toUp_.empty())
+    return true;
   if (up_ < 0) {
     toUp_.gen.clear();
     toUp_.rawLen = 0;
@@ -747,8 +793,8 @@ bool HttpConnection::upstreamFor(const config::Route& r, bool* reused, uint16_t*
     }
     const std::size_t n = cl.endpoints.size();
     for (std::size_t attempt = 1; attempt <= n && up_ < 0; ++attempt, e = (e + 1) % n) {
-      const int fd = connectTo(cl.endpoints[e].address,
-                               static_cast<uint64_t>(cl.connect_timeout.count()));
+      const int fd =
+          connectTo(cl.endpoints[e].address, static_cast<uint64_t>(cl.connect_timeout.count()));
       if (fd >= 0) {
         shared_->setSocket(sockets_, &ThreadsSockets::upstream, fd);
         up_ = fd;
@@ -760,7 +806,8 @@ bool HttpConnection::upstreamFor(const config::Route& r, bool* reused, uint16_t*
         add(stats_.upstreamActive);
         break;
       }
-      if (fd == -ECANCELED) break;  // stopping
+      if (fd == -ECANCELED)
+        break; // stopping
       const bool timeout = fd == -ETIMEDOUT;
       const bool noSocket = fd == -EMFILE || fd == -ENFILE || fd == -ENOBUFS || fd == -ENOMEM;
       add(timeout ? stats_.connectTimeouts : stats_.connectErrors);
@@ -769,10 +816,12 @@ bool HttpConnection::upstreamFor(const config::Route& r, bool* reused, uint16_t*
                timeout ? "timed out" : std::strerror(-fd), attempt, n,
                attempt < n ? ", trying the next endpoint" : "");
       *failStatus = noSocket ? 503 : timeout ? 504 : 502;
-      if (noSocket) break;
+      if (noSocket)
+        break;
     }
     if (up_ < 0) {
-      if (*failStatus == 0) *failStatus = 503;
+      if (*failStatus == 0)
+        *failStatus = 503;
       return false;
     }
   }
@@ -780,8 +829,10 @@ bool HttpConnection::upstreamFor(const config::Route& r, bool* reused, uint16_t*
   // idle timeout; set only when it changes.
   const uint64_t idle = static_cast<uint64_t>(l_.idle_timeout.count());
   uint64_t want = r.timeout.count() > 0 ? static_cast<uint64_t>(r.timeout.count()) : idle;
-  if (idle != 0) want = std::min(want, idle);
-  if (want == 0) want = 60000;
+  if (idle != 0)
+    want = std::min(want, idle);
+  if (want == 0)
+    want = 60000;
   if (want != upRecvMs_) {
     setTimeouts(up_, want, idle != 0 ? idle : 60000);
     upRecvMs_ = want;
@@ -790,40 +841,15 @@ bool HttpConnection::upstreamFor(const config::Route& r, bool* reused, uint16_t*
 }
 
 int HttpConnection::connectTo(const config::Address& a, uint64_t timeoutMs) {
-  const int fd = ::socket(a.sa()->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -errno;
-  int err = 0;
-  if (::connect(fd, a.sa(), a.length) < 0) {
-    err = errno == EINPROGRESS ? 0 : errno;
-    if (err == 0) {
-      // connect_timeout by poll(), which also watches the stop eventfd; the socket is blocking
-      // from then on.
-      pollfd p[2] = {{fd, POLLOUT, 0}, {shared_->stopFd, POLLIN, 0}};
-      int n;
-      do n = ::poll(p, 2, static_cast<int>(timeoutMs));
-      while (n < 0 && errno == EINTR);
-      if (n == 0) {
-        err = ETIMEDOUT;
-      } else if (p[1].revents != 0) {
-        err = ECANCELED;
-      } else {
-        socklen_t len = sizeof err;
-        ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
-      }
-    }
-  }
-  if (err != 0) {
-    ::close(fd);
-    return -err;
-  }
-  ::fcntl(fd, F_SETFL, O_RDWR);  // blocking
-  int one = 1;
-  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  const int fd = connectWithin(a, timeoutMs, shared_->stopFd);
+  if (fd >= 0)
+    ::fcntl(fd, F_SETFL, O_RDWR); // blocking from here on
   return fd;
 }
 
 void HttpConnection::closeUpstream() {
-  if (up_ < 0) return;
+  if (up_ < 0)
+    return;
   shared_->setSocket(sockets_, &ThreadsSockets::upstream, -1);
   ::close(up_);
   up_ = -1;
@@ -841,22 +867,27 @@ RecvResult HttpConnection::recvUpstream(uint64_t sentAt, uint64_t routeMs) {
     const ssize_t n = ::recv(up_, upIn_.buf.get(), upIn_.cap, 0);
     if (n > 0) {
       upIn_.tail = static_cast<std::size_t>(n);
-      if (routeMs != 0 && nowMs() - sentAt >= routeMs) return RecvResult::Timeout;
+      if (routeMs != 0 && nowMs() - sentAt >= routeMs)
+        return RecvResult::Timeout;
       return RecvResult::Data;
     }
-    if (n == 0) return RecvResult::Eof;
-    if (errno == EINTR) continue;
+    if (n == 0)
+      return RecvResult::Eof;
+    if (errno == EINTR)
+      continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) {
       const uint64_t now = nowMs();
-      if (routeMs != 0 && now - sentAt >= routeMs) return RecvResult::Timeout;
-      if (idle != 0 && now - lastData >= idle) return RecvResult::Timeout;
+      if (routeMs != 0 && now - sentAt >= routeMs)
+        return RecvResult::Timeout;
+      if (idle != 0 && now - lastData >= idle)
+        return RecvResult::Timeout;
       continue;
     }
     return RecvResult::Error;
   }
 }
 
-}  // namespace
+} // namespace
 
 ThreadsHttpListener::ThreadsHttpListener(const config::Listener& l)
     : router(l.routes), requests(limitsOf(l)) {
@@ -871,4 +902,4 @@ void runThreadsHttp(const std::shared_ptr<ThreadsShared>& shared, std::size_t li
   c.run();
 }
 
-}  // namespace ringway::core
+} // namespace ringway::core
