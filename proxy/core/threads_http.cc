@@ -58,29 +58,7 @@ void newRequestId(char out[36]) {
       r = z ^ (z >> 31);
     }
   }
-  auto next = [] {
-    uint64_t s1 = rng[0];
-    const uint64_t s0 = rng[1];
-    rng[0] = s0;
-    s1 ^= s1 << 23;
-    rng[1] = s1 ^ s0 ^ (s1 >> 17) ^ (s0 >> 26);
-    return rng[1] + s0;
-  };
-  const uint64_t a = next(), b = next();
-  static constexpr char Hex[] = "0123456789abcdef";
-  char digits[32];
-  for (int i = 0; i < 16; ++i) {
-    digits[i] = Hex[(a >> (i * 4)) & 15];
-    digits[16 + i] = Hex[(b >> (i * 4)) & 15];
-  }
-  digits[12] = '4';
-  digits[16] = Hex[8 | ((b >> 2) & 3)];
-  int k = 0;
-  for (int i = 0; i < 32; ++i) {
-    if (i == 8 || i == 12 || i == 16 || i == 20)
-      out[k++] = '-';
-    out[k++] = digits[i];
-  }
+  net::writeRequestId(rng, out);
 }
 
 http::Limits limitsOf(const config::Listener& l) {

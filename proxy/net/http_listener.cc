@@ -11,6 +11,7 @@
 #include "io/assert.h"
 #include "io/log.h"
 #include "io/send_queue.h"
+#include "net/http_rewrite.h"
 #include "net/http_session.h"
 #include "net/tls_worker.h"
 
@@ -39,7 +40,7 @@ uint64_t splitmix(uint64_t& x) {
   return z ^ (z >> 31);
 }
 
-}  // namespace
+} // namespace
 
 HttpListener::HttpListener(WorkerContext& ctx, const config::Listener& cfg, int listenFd)
     : ctx_(ctx), loop_(ctx.loop), fullConfig_(ctx.config), cfg_(cfg),
@@ -53,7 +54,8 @@ HttpListener::HttpListener(WorkerContext& ctx, const config::Listener& cfg, int 
   up.maxHeadBytes = 64 * 1024;
   up.maxHeaders = 200;
   for (const config::Route& r : cfg.routes) {
-    if (r.cluster.empty() || pools_[r.cluster_index]) continue;
+    if (r.cluster.empty() || pools_[r.cluster_index])
+      continue;
     auto& us = httpStats_->upstream[r.cluster_index];
     us = std::make_unique<UpstreamStats>();
     pools_[r.cluster_index] = std::make_unique<UpstreamPool>(ctx, r.cluster_index, stats_, *us, up);
@@ -69,10 +71,13 @@ HttpListener::HttpListener(WorkerContext& ctx, const config::Listener& cfg, int 
 
 HttpListener::~HttpListener() {
   RINGWAY_ASSERT(sessions_ == 0);
-  pools_.clear();  // asserts every upstream connection has closed
-  for (io::SendQueue* q : freeQueues_) delete q;
-  for (http::Parser* p : freeParsers_) delete p;
-  for (Exchange* x : freeExchanges_) delete x;
+  pools_.clear(); // asserts every upstream connection has closed
+  for (io::SendQueue* q : freeQueues_)
+    delete q;
+  for (http::Parser* p : freeParsers_)
+    delete p;
+  for (Exchange* x : freeExchanges_)
+    delete x;
 }
 
 void HttpListener::onAccept(int fd) {
@@ -87,7 +92,7 @@ void HttpListener::onAccept(int fd) {
   bump(stats_.active);
   // A TlsStream (handshake started) on a listener with tls:, else the plain stream.
   std::unique_ptr<io::Stream> stream = acceptStream(ctx_, cfg_, stats_, loop_.stream(fd));
-  if (!stream) {  // no TLS session could be allocated: the socket is closed already
+  if (!stream) { // no TLS session could be allocated: the socket is closed already
     sub(stats_.active);
     return;
   }
@@ -115,19 +120,22 @@ void HttpListener::onTick() {
   const uint64_t now = loop_.nowMs();
   if (acceptResumeAt_ != 0 && now >= acceptResumeAt_) {
     acceptResumeAt_ = 0;
-    if (acceptor_) acceptor_->resume();
+    if (acceptor_)
+      acceptor_->resume();
   }
   // Each handler may close its session, which unlinks only that session: safe to go on from
   // the list's (new) front.
   const uint64_t idleLimit = static_cast<uint64_t>(cfg_.idle_timeout.count());
   while (HttpSession* s = idle_.front()) {
-    if (now - s->lastActive < idleLimit) break;
+    if (now - s->lastActive < idleLimit)
+      break;
     idle_.unlink(*s);
     bump(stats_.idleTimeouts);
     s->onIdleTimeout();
   }
   while (HttpSession* s = headerTimers_.front()) {
-    if (now < s->deadline) break;
+    if (now < s->deadline)
+      break;
     headerTimers_.unlink(*s);
     s->onTimer();
   }
@@ -140,12 +148,14 @@ void HttpListener::onTick() {
     s = next;
   }
   for (auto& p : pools_)
-    if (p) p->onTick(now);
+    if (p)
+      p->onTick(now);
 }
 
 void HttpListener::touch(HttpSession& s) {
   s.lastActive = loop_.nowMs();
-  if (idle_.back() != &s) idle_.pushBack(s);
+  if (idle_.back() != &s)
+    idle_.pushBack(s);
 }
 
 void HttpListener::armHeaderTimer(HttpSession& s) {
@@ -174,11 +184,14 @@ void HttpListener::retire(HttpSession& s) {
 }
 
 void HttpListener::stopAccepting() {
-  if (acceptor_) acceptor_->stop();
-  if (draining_) return;
+  if (acceptor_)
+    acceptor_->stop();
+  if (draining_)
+    return;
   draining_ = true;
   for (auto& p : pools_)
-    if (p) p->stopReuse();
+    if (p)
+      p->stopReuse();
   for (HttpSession* s = idle_.front(); s != nullptr;) {
     HttpSession* next = idle_.after(*s);
     s->onDrain();
@@ -194,7 +207,8 @@ void HttpListener::closeAll() {
     s = next;
   }
   for (auto& p : pools_)
-    if (p) p->closeAllNow();
+    if (p)
+      p->closeAllNow();
 }
 
 uint64_t HttpListener::activeSessions() const {
@@ -203,52 +217,32 @@ uint64_t HttpListener::activeSessions() const {
   uint64_t n = sessions_;
   if (draining_)
     for (auto& p : pools_)
-      if (p) n += p->live();
+      if (p)
+        n += p->live();
   return n;
 }
 
 uint64_t HttpListener::upstreamConnects() const {
   uint64_t n = 0;
   for (auto& p : pools_)
-    if (p) n += p->connects();
+    if (p)
+      n += p->connects();
   return n;
 }
 
 uint64_t HttpListener::upstreamLive() const {
   uint64_t n = 0;
   for (auto& p : pools_)
-    if (p) n += p->live();
+    if (p)
+      n += p->live();
   return n;
 }
 
-void HttpListener::newRequestId(char out[36]) {
-  // xorshift128+: per worker, no lock; the id only has to be unique enough to follow a request.
-  auto next = [this] {
-    uint64_t s1 = rng_[0];
-    const uint64_t s0 = rng_[1];
-    rng_[0] = s0;
-    s1 ^= s1 << 23;
-    rng_[1] = s1 ^ s0 ^ (s1 >> 17) ^ (s0 >> 26);
-    return rng_[1] + s0;
-  };
-  const uint64_t a = next(), b = next();
-  static constexpr char Hex[] = "0123456789abcdef";
-  char digits[32];
-  for (int i = 0; i < 16; ++i) {
-    digits[i] = Hex[(a >> (i * 4)) & 15];
-    digits[16 + i] = Hex[(b >> (i * 4)) & 15];
-  }
-  digits[12] = '4';                          // version 4 (random)
-  digits[16] = Hex[8 | ((b >> 2) & 3)];      // variant 10xx
-  int k = 0;
-  for (int i = 0; i < 32; ++i) {
-    if (i == 8 || i == 12 || i == 16 || i == 20) out[k++] = '-';
-    out[k++] = digits[i];
-  }
-}
+void HttpListener::newRequestId(char out[36]) { writeRequestId(rng_, out); }
 
 Exchange* HttpListener::takeExchange() {
-  if (freeExchanges_.empty()) return new Exchange();
+  if (freeExchanges_.empty())
+    return new Exchange();
   Exchange* x = freeExchanges_.back();
   freeExchanges_.pop_back();
   return x;
@@ -266,7 +260,8 @@ void HttpListener::giveExchange(Exchange* x) {
 }
 
 http::Parser* HttpListener::takeParser() {
-  if (freeParsers_.empty()) return new http::Parser(http::Parser::Kind::Request, requestLimits_);
+  if (freeParsers_.empty())
+    return new http::Parser(http::Parser::Kind::Request, requestLimits_);
   http::Parser* p = freeParsers_.back();
   freeParsers_.pop_back();
   return p;
@@ -280,7 +275,8 @@ void HttpListener::giveParser(http::Parser* p) {
 }
 
 io::SendQueue* HttpListener::takeQueue() {
-  if (freeQueues_.empty()) return new io::SendQueue();
+  if (freeQueues_.empty())
+    return new io::SendQueue();
   io::SendQueue* q = freeQueues_.back();
   freeQueues_.pop_back();
   return q;
@@ -294,4 +290,4 @@ void HttpListener::giveQueue(io::SendQueue* q) {
     delete q;
 }
 
-}  // namespace ringway::net
+} // namespace ringway::net

@@ -27,13 +27,13 @@ inline constexpr std::size_t PeerTextSize = 46;
 void formatPeerAddress(int fd, char (&out)[PeerTextSize]);
 
 struct RequestHeadInput {
-  const http::Parser* req = nullptr;      // after Event::Head
-  const config::Route* route = nullptr;   // a route with a cluster
+  const http::Parser* req = nullptr;    // after Event::Head
+  const config::Route* route = nullptr; // a route with a cluster
   const config::Listener* listener = nullptr;
-  std::string_view defaultHost;   // Host for an HTTP/1.0 request without one (an endpoint)
-  std::string_view peer;          // X-Forwarded-For's client ("" when x_forwarded is off)
-  std::string_view newRequestId;  // set: the client sent no X-Request-Id, send this one
-  std::string_view upgrade;       // set: "Connection: upgrade" and "Upgrade: <this>"
+  std::string_view defaultHost;  // Host for an HTTP/1.0 request without one (an endpoint)
+  std::string_view peer;         // X-Forwarded-For's client ("" when x_forwarded is off)
+  std::string_view newRequestId; // set: the client sent no X-Request-Id, send this one
+  std::string_view upgrade;      // set: "Connection: upgrade" and "Upgrade: <this>"
 };
 // A buffer size that usually fits the request head.
 std::size_t requestHeadEstimate(const RequestHeadInput& in);
@@ -49,9 +49,9 @@ struct ResponseFraming {
 ResponseFraming responseFraming(const http::Framing& f, bool keep, http::Version client);
 
 struct ResponseHeadInput {
-  const http::Parser* resp = nullptr;  // after a final (>= 200) Event::Head
+  const http::Parser* resp = nullptr; // after a final (>= 200) Event::Head
   const config::Route* route = nullptr;
-  std::string_view requestId;  // added unless the upstream sent one
+  std::string_view requestId; // added unless the upstream sent one
   ResponseFraming framing;
   http::Version client = http::Version::Http11;
 };
@@ -67,13 +67,18 @@ std::size_t interimHeadEstimate(const http::Parser& resp);
 struct LocalResponse {
   uint16_t status = 200;
   std::string_view body, contentType, location, requestId;
-  const config::Route* route = nullptr;  // its response_headers_to_add, if any
+  const config::Route* route = nullptr; // its response_headers_to_add, if any
   bool keep = true;
   http::Version client = http::Version::Http11;
-  bool head = false;  // a HEAD request: no body bytes
+  bool head = false; // a HEAD request: no body bytes
 };
 std::size_t localResponseEstimate(const LocalResponse& r);
 // Head and body; the body only when it fits. Returns the bytes written (at most cap).
 std::size_t writeLocalResponse(const LocalResponse& r, char* out, std::size_t cap);
 
-}  // namespace ringway::net
+// A version-4 UUID (36 characters, no terminator) from the caller's xorshift128+ state `rng`,
+// which it advances: per worker or per thread, no lock, no system call. Unique enough to follow
+// a request (X-Request-Id), not a secret.
+void writeRequestId(uint64_t rng[2], char out[36]);
+
+} // namespace ringway::net
