@@ -20,6 +20,7 @@
 #include "http/head_writer.h"
 #include "http/parser.h"
 #include "io/log.h"
+#include "net/http_rewrite.h"
 #include "net/socket.h"
 
 namespace ringway::core {
@@ -39,33 +40,6 @@ http::Limits adminLimits() {
 }
 
 constexpr auto kLinger = std::chrono::milliseconds(1000);
-
-std::string_view reasonPhrase(uint16_t status) {
-  switch (status) {
-  case 200:
-    return "OK";
-  case 400:
-    return "Bad Request";
-  case 404:
-    return "Not Found";
-  case 405:
-    return "Method Not Allowed";
-  case 408:
-    return "Request Timeout";
-  case 413:
-    return "Content Too Large";
-  case 414:
-    return "URI Too Long";
-  case 431:
-    return "Request Header Fields Too Large";
-  case 503:
-    return "Service Unavailable";
-  case 505:
-    return "HTTP Version Not Supported";
-  default:
-    return "Error";
-  }
-}
 
 AdminServer::Response text(uint16_t status, std::string body) {
   AdminServer::Response r;
@@ -405,7 +379,7 @@ void AdminServer::feed(Client& c, std::string_view in) {
 
 void AdminServer::finishRequest(Client& c, uint16_t errorStatus) {
   if (errorStatus != 0) {
-    reply(c, text(errorStatus, std::string(reasonPhrase(errorStatus)) + "\n"), true);
+    reply(c, text(errorStatus, std::string(net::reasonPhrase(errorStatus)) + "\n"), true);
     return;
   }
   reply(c, respond(c.method, c.target), c.method != "HEAD");
@@ -416,7 +390,7 @@ void AdminServer::reply(Client& c, const Response& r, bool withBody) {
   const std::string length = std::to_string(r.body.size());
   char buf[1024];
   http::HeadWriter w(buf);
-  w.statusLine(r.status, reasonPhrase(r.status));
+  w.statusLine(r.status, net::reasonPhrase(r.status));
   w.header("Content-Type", r.contentType);
   w.header("Content-Length", length);
   w.header("Cache-Control", "no-store");
