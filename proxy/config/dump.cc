@@ -362,6 +362,7 @@ template <class Sink> void walk(const Config& c, Sink& s) {
   s.kv("buffers_per_worker", static_cast<uint64_t>(c.io.buffers_per_worker));
   s.kv("zerocopy_threshold",
        c.io.zerocopy_threshold ? formatSize(*c.io.zerocopy_threshold) : std::string("off"));
+  s.kv("splice", c.io.splice);
   s.kv("ring_entries", static_cast<uint64_t>(c.io.ring_entries));
   s.kv("max_inflight_per_connection", formatSize(c.io.max_inflight_per_connection));
   s.endMap();

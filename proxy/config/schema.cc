@@ -109,6 +109,11 @@ constexpr Key<IoConfig> IoKeys[] = {
        if (auto v = readSize(r, n, p, 0, SIZE_MAX))
          io.zerocopy_threshold = *v;
      }},
+    {"splice", Optional,
+     [](Reader& r, const Node& n, const std::string& p, IoConfig& io) {
+       if (auto v = readBool(r, n, p))
+         io.splice = *v;
+     }},
     {"ring_entries", Optional,
      [](Reader& r, const Node& n, const std::string& p, IoConfig& io) {
        if (auto v = readPowerOfTwo(r, n, p, 64, 32768))

@@ -85,6 +85,8 @@ bool Worker::setUp() {
     o.bufferCount = cfg_->io.buffers_per_worker;
     o.zerocopyThreshold = cfg_->io.zerocopy_threshold.value_or(0);
     o.maxQueuedBytes = cfg_->io.max_inflight_per_connection;
+    o.splice = cfg_->io.splice;
+    o.pipeBytes = cfg_->io.max_inflight_per_connection;  // the same bound per direction
     auto loop = io::UringLoop::create(o);
     if (!loop.ok()) {
       failure_ = std::string(loop.error().what) + ": " + std::strerror(loop.error().code);

@@ -16,8 +16,8 @@ struct UringOptions {
   unsigned ringEntries = 1024;
   uint32_t bufferSize = 16 * 1024;
   uint32_t bufferCount = 256;
-  std::size_t zerocopyThreshold = 0;  // 0 = off
-  std::size_t maxQueuedBytes = 256 * 1024;  // per stream, see Stream::writeBlocked()
+  std::size_t zerocopyThreshold = 0;       // 0 = off
+  std::size_t maxQueuedBytes = 256 * 1024; // per stream, see Stream::writeBlocked()
   bool tryDeferTaskrun = true;
   // Receive bundles (several buffers per recv CQE) where the kernel has them (6.10+).
   bool bundles = true;
@@ -26,13 +26,16 @@ struct UringOptions {
   // request -> 0.17 (README, Performance). An idle loop still wakes at its first CQE.
   unsigned waitBatch = 16;
   unsigned minWaitUs = 50;
+  // L4 relays move bytes with splice(2) through a pipe of this size (Stream::spliceTo).
+  bool splice = true;
+  std::size_t pipeBytes = 256 * 1024;
 };
 
 class UringStream;
 struct SendQueue;
 
 class UringLoop final : public Loop, private Completion {
- public:
+public:
   // Build the ring and buffer ring on the calling thread (the one that will run()).
   static Result<UringLoop*> create(const UringOptions& opt);
   ~UringLoop() override;
@@ -55,7 +58,7 @@ class UringLoop final : public Loop, private Completion {
   Ring& ring() { return *ring_; }
   BufferRing& buffers() { return *buffers_; }
   const UringOptions& options() const { return opt_; }
-  bool bundles() const { return bundles_; }  // options().bundles and the kernel has them
+  bool bundles() const { return bundles_; } // options().bundles and the kernel has them
 
   // For UringStream.
   void addStarved(UringStream* s);
@@ -64,11 +67,14 @@ class UringLoop final : public Loop, private Completion {
   void removeStarved(UringStream* s);
   SendQueue* takeSendQueue();
   void giveSendQueue(SendQueue* s);
+  PipePool& pipes() { return pipes_; }
+  uint16_t takePipe(); // PipePool::kNone when none can be had
+  void givePipe(uint16_t i);
   void countSyscall() override { ++otherSyscalls_; }
   void writeFile(int fd, const iovec* iov, unsigned count, FileWriteHandler& h) override;
 
- private:
-  UringLoop() = default;
+private:
+  explicit UringLoop(const UringOptions& opt) : opt_(opt), pipes_(opt.pipeBytes) {}
   void onComplete(int res, uint32_t flags, unsigned tag) override;
   void armTick();
   void armWake();
@@ -82,7 +88,7 @@ class UringLoop final : public Loop, private Completion {
   std::unique_ptr<BufferRing> buffers_;
   LoopStats stats_;
   uint64_t now_ = 0;
-  uint64_t otherSyscalls_ = 0;  // syscalls besides io_uring_enter (socket, close, ...)
+  uint64_t otherSyscalls_ = 0; // syscalls besides io_uring_enter (socket, close, ...)
   bool stopping_ = false;
   bool bundles_ = false;
   TickHandler* tick_ = nullptr;
@@ -92,8 +98,9 @@ class UringLoop final : public Loop, private Completion {
   uint64_t wakeBuf_ = 0;
   DeferredList deferred_;
   std::vector<UringStream*> starved_;
-  std::vector<UringStream*> flushes_;  // sends to start after the batch (UringStream::write)
+  std::vector<UringStream*> flushes_; // sends to start after the batch (UringStream::write)
   SendQueuePool sendQueues_;
+  PipePool pipes_;
 };
 
-}  // namespace ringway::io
+} // namespace ringway::io

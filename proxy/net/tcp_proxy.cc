@@ -22,7 +22,7 @@ namespace {
 void sub(std::atomic<uint64_t>& c) {
   c.store(c.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
 }
-}  // namespace
+} // namespace
 
 // ---------------------------------------------------------------------------------------
 // TcpSession
@@ -30,7 +30,8 @@ void sub(std::atomic<uint64_t>& c) {
 TcpSession::TcpSession(TcpListener& l, std::unique_ptr<io::Stream> client, Balancer& balancer,
                        std::vector<io::BufferRef> early)
     : listener_(l), balancer_(balancer), client_(std::move(client)) {
-  if (!early.empty()) extras().early = std::move(early);
+  if (!early.empty())
+    extras().early = std::move(early);
   client_->setHandler(this);
 }
 
@@ -63,7 +64,7 @@ void TcpSession::connectUpstream() {
   }
   listener_.fdsAvailable();
   upstream_ = listener_.loop_.stream(fd.value());
-  if (listener_.ctx_ != nullptr) {  // TLS to the cluster, when it says so
+  if (listener_.ctx_ != nullptr) { // TLS to the cluster, when it says so
     const auto index = static_cast<std::size_t>(&c - listener_.ctx_->config.clusters.data());
     upstream_ = upstreamStream(*listener_.ctx_, index, listener_.stats_, std::move(upstream_));
     if (!upstream_) {
@@ -86,10 +87,16 @@ void TcpSession::onConnect(io::Stream& s, int err) {
   bits_ |= Connected;
   listener_.touch(*this);
   if (extras_) {
-    for (io::BufferRef& b : extras_->early) upstream_->write(std::move(b));
+    for (io::BufferRef& b : extras_->early)
+      upstream_->write(std::move(b));
     extras_->early.clear();
   }
-  if (bits_ & ClientDone) upstream_->shutdownWrite();  // the client's FIN came meanwhile
+  if (bits_ & ClientDone)
+    upstream_->shutdownWrite(); // the client's FIN came meanwhile
+  // Plain TCP both ways: the kernel moves the bytes (splice through a pipe), they never come up
+  // to user space. TLS on either side, the epoll backend or `io.splice: false`: buffers.
+  if (!(bits_ & ClientDone) && client_->spliceTo(*upstream_))
+    upstream_->spliceTo(*client_);
   // The client is read only once the upstream is there: nothing piles up meanwhile, and a
   // failed attempt can move to the next endpoint without losing bytes.
   client_->readStart();
@@ -120,33 +127,46 @@ void TcpSession::onData(io::Stream& s, io::BufferRef data) {
   const bool fromClient = &s == client_.get();
   bump(fromClient ? listener_.stats_.bytesIn : listener_.stats_.bytesOut, data.size());
   listener_.touch(*this);
-  if (!(bits_ & Connected)) {  // a gate's reads still in flight: keep them for the upstream
+  if (!(bits_ & Connected)) { // a gate's reads still in flight: keep them for the upstream
     extras().early.push_back(std::move(data));
     return;
   }
   io::Stream& to = other(s);
-  to.write(std::move(data));  // the received buffer itself goes out: no copy
+  to.write(std::move(data)); // the received buffer itself goes out: no copy
   // Backpressure: the peer's queue is full, so stop reading until it drains (onWritable).
-  if (to.writeBlocked()) s.readStop();
+  if (to.writeBlocked())
+    s.readStop();
 }
 
 // What s receives goes to the other side's queue: never more than it can take.
 std::size_t TcpSession::readBudget(io::Stream& s) {
-  if (!(bits_ & Connected)) return 0;
+  if (!(bits_ & Connected))
+    return 0;
   return std::max<std::size_t>(other(s).writeRoom(), 1);
+}
+
+io::Stream* TcpSession::spliceTarget(io::Stream& s) {
+  return (bits_ & Connected) && upstream_ ? &other(s) : nullptr;
+}
+
+void TcpSession::onSpliced(io::Stream& s, std::size_t n) {
+  bump(&s == client_.get() ? listener_.stats_.bytesIn : listener_.stats_.bytesOut, n);
+  listener_.touch(*this);
 }
 
 void TcpSession::onWritable(io::Stream& s) {
   listener_.touch(*this);
   io::Stream& from = other(s);
   const uint8_t fromDone = &from == client_.get() ? ClientDone : UpstreamDone;
-  if (!(bits_ & fromDone)) from.readStart();
+  if (!(bits_ & fromDone))
+    from.readStart();
 }
 
 void TcpSession::onReadEnd(io::Stream& s, int err) {
   const bool fromClient = &s == client_.get();
   bits_ |= fromClient ? ClientDone : UpstreamDone;
-  if (err == 0 && !(bits_ & Connected)) return;  // passed on once connected (onConnect)
+  if (err == 0 && !(bits_ & Connected))
+    return; // passed on once connected (onConnect)
   if (err == 0) {
     // Half-close: pass the FIN on; the other direction stays open.
     other(s).shutdownWrite();
@@ -169,7 +189,8 @@ void TcpSession::onReadEnd(io::Stream& s, int err) {
 }
 
 void TcpSession::onWriteError(io::Stream& s, int err) {
-  if (err == -ECONNRESET || err == -EPIPE) bump(listener_.stats_.resets);
+  if (err == -ECONNRESET || err == -EPIPE)
+    bump(listener_.stats_.resets);
   // What we queued for s can't be delivered: its sender must not think it was. Reset the
   // other side first, as in onReadEnd.
   other(s).close(io::CloseMode::Reset);
@@ -180,7 +201,8 @@ void TcpSession::closeNow() { closeBoth(io::CloseMode::Now); }
 
 void TcpSession::closeBoth(io::CloseMode mode) {
   client_->close(mode);
-  if (upstream_) upstream_->close(mode);
+  if (upstream_)
+    upstream_->close(mode);
 }
 
 void TcpSession::onClosed(io::Stream& s) {
@@ -190,13 +212,15 @@ void TcpSession::onClosed(io::Stream& s) {
     bits_ |= UpstreamClosed;
     sub(listener_.stats_.upstreamActive);
   } else {
-    sub(listener_.stats_.upstreamActive);  // a failed attempt: may be the last to close
+    sub(listener_.stats_.upstreamActive); // a failed attempt: may be the last to close
     maybeFinish();
     return;
   }
   // One side gone: the other has nothing left to talk to.
-  if (!(bits_ & UpstreamClosed) && upstream_) upstream_->close(io::CloseMode::Graceful);
-  if (!(bits_ & ClientClosed)) client_->close(io::CloseMode::Graceful);
+  if (!(bits_ & UpstreamClosed) && upstream_)
+    upstream_->close(io::CloseMode::Graceful);
+  if (!(bits_ & ClientClosed))
+    client_->close(io::CloseMode::Graceful);
   maybeFinish();
 }
 
@@ -204,7 +228,8 @@ void TcpSession::maybeFinish() {
   const bool upDone = !upstream_ || (bits_ & UpstreamClosed);
   bool failedDone = true;
   if (extras_)
-    for (const auto& f : extras_->failed) failedDone = failedDone && f->fd() < 0;
+    for (const auto& f : extras_->failed)
+      failedDone = failedDone && f->fd() < 0;
   if ((bits_ & ClientClosed) && upDone && failedDone && !(bits_ & Finished)) {
     bits_ |= Finished;
     listener_.retire(*this);
@@ -252,7 +277,8 @@ void TcpListener::onAccept(int fd) {
 
 void TcpListener::startSession(std::unique_ptr<io::Stream> client, Balancer& balancer,
                                std::vector<io::BufferRef> early) {
-  for (const io::BufferRef& b : early) bump(stats_.bytesIn, b.size());  // the gate read them
+  for (const io::BufferRef& b : early)
+    bump(stats_.bytesIn, b.size()); // the gate read them
   ++sessions_;
   auto* s = new TcpSession(*this, std::move(client), balancer, std::move(early));
   touch(*s);
@@ -266,11 +292,12 @@ void TcpListener::onAcceptError(int err) {
   if (err == -EMFILE || err == -ENFILE || err == -ENOBUFS || err == -ENOMEM) {
     // Out of descriptors: existing connections keep being served; try again shortly.
     acceptResumeAt_ = loop_.nowMs() + 100;
-    if (acceptor_) acceptor_->pause();
+    if (acceptor_)
+      acceptor_->pause();
     if (!acceptErrorLogged_) {
       LOG_ERROR("listener=%s: accept: %s; pausing accepts, serving %lu open connections",
                 cfg_.name.c_str(), std::strerror(-err), static_cast<unsigned long>(sessions_));
-      acceptErrorLogged_ = true;  // once per burst
+      acceptErrorLogged_ = true; // once per burst
     }
     return;
   }
@@ -281,11 +308,14 @@ void TcpListener::onTick() {
   const uint64_t now = loop_.nowMs();
   if (acceptResumeAt_ != 0 && now >= acceptResumeAt_) {
     acceptResumeAt_ = 0;
-    if (acceptor_) acceptor_->resume();
+    if (acceptor_)
+      acceptor_->resume();
   }
-  if (gate_) gate_->onTick(now);
+  if (gate_)
+    gate_->onTick(now);
   const uint64_t limit = static_cast<uint64_t>(cfg_.idle_timeout.count());
-  if (limit == 0) return;
+  if (limit == 0)
+    return;
   // Least recently active first: stop at the first one still within its timeout.
   while (idle_.next != &idle_ && now - idle_.next->lastActive >= limit) {
     auto* s = static_cast<TcpSession*>(idle_.next);
@@ -297,10 +327,12 @@ void TcpListener::onTick() {
 }
 
 void TcpListener::touch(TcpSession& s) {
-  if (s.bits_ & TcpSession::Finished) return;
+  if (s.bits_ & TcpSession::Finished)
+    return;
   s.lastActive = loop_.nowMs();
   if (s.next != nullptr) {
-    if (s.next == &idle_) return;  // already the most recent
+    if (s.next == &idle_)
+      return; // already the most recent
     unlink(s);
   }
   s.prev = idle_.prev;
@@ -310,7 +342,8 @@ void TcpListener::touch(TcpSession& s) {
 }
 
 void TcpListener::unlink(TcpSession& s) {
-  if (s.next == nullptr) return;
+  if (s.next == nullptr)
+    return;
   s.prev->next = s.next;
   s.next->prev = s.prev;
   s.prev = s.next = nullptr;
@@ -320,15 +353,17 @@ void TcpListener::retire(TcpSession& s) {
   unlink(s);
   --sessions_;
   sub(stats_.active);
-  loop_.defer(s);  // freed after this batch, never inside its own callback
+  loop_.defer(s); // freed after this batch, never inside its own callback
 }
 
 void TcpListener::stopAccepting() {
-  if (acceptor_) acceptor_->stop();
+  if (acceptor_)
+    acceptor_->stop();
 }
 
 void TcpListener::closeAll() {
-  if (gate_) gate_->closeAll();
+  if (gate_)
+    gate_->closeAll();
   for (IdleLink* l = idle_.next; l != &idle_;) {
     auto* s = static_cast<TcpSession*>(l);
     l = l->next;
@@ -337,4 +372,4 @@ void TcpListener::closeAll() {
   }
 }
 
-}  // namespace ringway::net
+} // namespace ringway::net

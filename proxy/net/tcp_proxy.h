@@ -23,7 +23,7 @@ struct IdleLink {
 };
 
 class TcpSession final : public io::StreamHandler, public io::Deferred, public IdleLink {
- public:
+public:
   // `early`: bytes already read from the client (a peeked ClientHello), sent upstream first.
   TcpSession(TcpListener& l, std::unique_ptr<io::Stream> client, Balancer& balancer,
              std::vector<io::BufferRef> early = {});
@@ -32,15 +32,15 @@ class TcpSession final : public io::StreamHandler, public io::Deferred, public I
   // Close both sides now (idle timeout, end of drain).
   void closeNow();
 
- private:
+private:
   friend class TcpListener;
   enum Bits : uint8_t {
-    ClientDone = 1,     // client's FIN or error seen
-    UpstreamDone = 2,   // upstream's FIN or error seen
-    ClientClosed = 4,   // client stream's onClosed came
+    ClientDone = 1,   // client's FIN or error seen
+    UpstreamDone = 2, // upstream's FIN or error seen
+    ClientClosed = 4, // client stream's onClosed came
     UpstreamClosed = 8,
     Connected = 16,
-    Finished = 32,      // handed to the deferred-delete list
+    Finished = 32, // handed to the deferred-delete list
   };
   void connectUpstream();
   void failConnect(int err);
@@ -51,6 +51,8 @@ class TcpSession final : public io::StreamHandler, public io::Deferred, public I
   void onWriteError(io::Stream& s, int err) override;
   void onClosed(io::Stream& s) override;
   std::size_t readBudget(io::Stream& s) override;
+  io::Stream* spliceTarget(io::Stream& s) override;
+  void onSpliced(io::Stream& s, std::size_t n) override;
   void runDeferred() override;
   io::Stream& other(io::Stream& s) { return &s == client_.get() ? *upstream_ : *client_; }
   void closeBoth(io::CloseMode mode);
@@ -60,17 +62,18 @@ class TcpSession final : public io::StreamHandler, public io::Deferred, public I
   // What only some sessions need, allocated on first use: an idle proxied connection costs
   // ~0.22 KiB in all (README), and two empty vectors would add 48 bytes to every one.
   struct Extras {
-    std::vector<io::BufferRef> early;  // client bytes read before the upstream was connected
+    std::vector<io::BufferRef> early; // client bytes read before the upstream was connected
     // Previous attempts, freed with the session. A TLS one may take a while to close (its
     // reads are cancelled), so more than one can be closing at once.
     std::vector<std::unique_ptr<io::Stream>> failed;
   };
   Extras& extras() {
-    if (!extras_) extras_ = std::make_unique<Extras>();
+    if (!extras_)
+      extras_ = std::make_unique<Extras>();
     return *extras_;
   }
 
-  Balancer& balancer_;  // the route's cluster
+  Balancer& balancer_; // the route's cluster
   std::unique_ptr<Extras> extras_;
   std::unique_ptr<io::Stream> client_;
   std::unique_ptr<io::Stream> upstream_;
@@ -82,7 +85,7 @@ class TcpSession final : public io::StreamHandler, public io::Deferred, public I
 // Runs between accept and the session (a TLS handshake, a ClientHello peek): takes each
 // accepted client and ends with TcpListener::startSession() or a close + gateDropped().
 class AcceptGate {
- public:
+public:
   virtual ~AcceptGate() = default;
   virtual void accept(std::unique_ptr<io::Stream> client) = 0;
   virtual void onTick(uint64_t nowMs) = 0;
@@ -91,7 +94,7 @@ class AcceptGate {
 };
 
 class TcpListener final : public Listener {
- public:
+public:
   // ctx (optional): upstream streams go through net::upstreamStream (TLS to clusters).
   TcpListener(io::Loop& loop, const config::Listener& cfg, Balancer& balancer, int listenFd,
               WorkerContext* ctx = nullptr);
@@ -102,9 +105,7 @@ class TcpListener final : public Listener {
   void stopAccepting() override;
   bool acceptStopped() const override { return !acceptor_ || acceptor_->stopped(); }
   void closeAll() override;
-  uint64_t activeSessions() const override {
-    return sessions_ + (gate_ ? gate_->pending() : 0);
-  }
+  uint64_t activeSessions() const override { return sessions_ + (gate_ ? gate_->pending() : 0); }
   ListenerStats& stats() override { return stats_; }
   const config::Listener& config() const override { return cfg_; }
 
@@ -116,7 +117,7 @@ class TcpListener final : public Listener {
   void gateDropped();
   io::Loop& loop() { return loop_; }
 
- private:
+private:
   friend class TcpSession;
   void fdsAvailable();
   void touch(TcpSession& s);
@@ -130,10 +131,10 @@ class TcpListener final : public Listener {
   std::unique_ptr<AcceptGate> gate_;
   std::unique_ptr<io::Acceptor> acceptor_;
   ListenerStats stats_;
-  IdleLink idle_;  // sentinel: idle_.next is the least recently active
+  IdleLink idle_; // sentinel: idle_.next is the least recently active
   uint64_t sessions_ = 0;
-  uint64_t acceptResumeAt_ = 0;  // nonzero while paused after EMFILE
+  uint64_t acceptResumeAt_ = 0; // nonzero while paused after EMFILE
   bool acceptErrorLogged_ = false;
 };
 
-}  // namespace ringway::net
+} // namespace ringway::net

@@ -11,6 +11,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "integration/proxy_process.h"
@@ -27,6 +28,7 @@ constexpr uint64_t KiB = 1024, MiB = 1024 * 1024;
 struct StallParam {
   unsigned workers;
   unsigned stalled; // connections whose upstream stops reading
+  bool splice;      // io.splice: bytes wait in kernel pipes, the pool stays untouched
 };
 
 class StalledUpstream : public ::testing::TestWithParam<StallParam> {};
@@ -84,6 +86,7 @@ TEST_P(StalledUpstream, HoldsABoundedShareOfThePoolAndOthersAreServed) {
   });
   ProxyConfig pc;
   pc.workers = GetParam().workers;
+  pc.splice = GetParam().splice ? "true" : "false";
   pc.endpoints = {backend.address()};
   pc.buffersPerWorker = Pool;
   pc.maxInflight = "256KiB";
@@ -132,7 +135,12 @@ TEST_P(StalledUpstream, HoldsABoundedShareOfThePoolAndOthersAreServed) {
     held += Pool - f;
   std::printf("%u stalled connection(s) hold %llu buffers (%u per worker)\n", stalled,
               static_cast<unsigned long long>(held), Pool);
-  if (stalled == 1) {
+  if (GetParam().splice) {
+    // A splice relay's bytes wait in its pipe (at most max_inflight_per_connection) and the
+    // sockets: none in the pool.
+    EXPECT_EQ(held, 0u) << "splice relays hold pool buffers\n" << proxy.stats();
+    EXPECT_GT(proxy.splicedBytes(), 0u) << proxy.stats();
+  } else if (stalled == 1) {
     // The queue toward the upstream stops reading at 256 KiB (16 buffers here); what was in
     // flight then may come on top. Allow as much again, and a little.
     EXPECT_LE(held, 2 * (MaxInflight / (16 * KiB)) + 8)
@@ -174,17 +182,20 @@ TEST_P(StalledUpstream, HoldsABoundedShareOfThePoolAndOthersAreServed) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Workers, StalledUpstream,
-                         ::testing::Values(StallParam{1, 1}, StallParam{2, 1}, StallParam{1, 7}),
+                         ::testing::Values(StallParam{1, 1, false}, StallParam{2, 1, false},
+                                           StallParam{1, 7, false}, StallParam{1, 1, true},
+                                           StallParam{1, 7, true}),
                          [](const auto& i) {
                            return std::to_string(i.param.workers) + "Workers" +
-                                  std::to_string(i.param.stalled) + "Stalled";
+                                  std::to_string(i.param.stalled) + "Stalled" +
+                                  (i.param.splice ? "" : "Buffers");
                          });
 
 // A slowly reading upstream: each time it takes a little, the proxy's queue toward it drops
 // below half and reading from the client resumes. The queue (and so the pool) must stay near
 // max_inflight_per_connection through every such cycle, not only once reading has stopped.
 
-class SlowUpstream : public ::testing::TestWithParam<unsigned> {};
+class SlowUpstream : public ::testing::TestWithParam<std::tuple<unsigned, bool>> {};
 
 TEST_P(SlowUpstream, PoolUseStaysNearTheLimitThroughResumeCycles) {
   REQUIRE_URING();
@@ -199,7 +210,9 @@ TEST_P(SlowUpstream, PoolUseStaysNearTheLimitThroughResumeCycles) {
   auto mu = std::make_shared<std::mutex>();
   Backend backend(handlers::duplex(records, mu, slow));
   ProxyConfig pc;
-  pc.workers = GetParam();
+  pc.workers = std::get<0>(GetParam());
+  const bool splice = std::get<1>(GetParam());
+  pc.splice = splice ? "true" : "false";
   pc.endpoints = {backend.address()};
   pc.buffersPerWorker = Pool;
   pc.maxInflight = "256KiB";
@@ -228,15 +241,21 @@ TEST_P(SlowUpstream, PoolUseStaysNearTheLimitThroughResumeCycles) {
   }
   std::printf("slow upstream: peak %llu of %u buffers held\n",
               static_cast<unsigned long long>(peak), Pool);
-  // 256 KiB is 16 full buffers; allow as much again in flight, and a little.
-  EXPECT_LE(peak, 2u * 16u + 8u) << "one connection with max_inflight_per_connection 256 KiB held "
+  // Splice: the bytes wait in the relay's pipe, never in the pool. Buffers: 256 KiB is 16 full
+  // buffers; allow as much again in flight, and a little.
+  const uint64_t bound = splice ? 0 : 2u * 16u + 8u;
+  EXPECT_LE(peak, bound) << "one connection with max_inflight_per_connection 256 KiB held "
                                  << peak << " of " << Pool << " buffers of 16 KiB at some point\n"
                                  << proxy.stats();
   EXPECT_EQ(proxy.waitPoolsFree(5s), "");
 }
 
-INSTANTIATE_TEST_SUITE_P(Workers, SlowUpstream, ::testing::Values(1u, 2u),
-                         [](const auto& i) { return std::to_string(i.param) + "Workers"; });
+INSTANTIATE_TEST_SUITE_P(Workers, SlowUpstream,
+                         ::testing::Combine(::testing::Values(1u, 2u), ::testing::Bool()),
+                         [](const auto& i) {
+                           return std::to_string(std::get<0>(i.param)) + "Workers" +
+                                  (std::get<1>(i.param) ? "" : "Buffers");
+                         });
 
 // ---------------------------------------------------------------------------------------
 // The real binary: 64 MiB through a slow reader; its RSS stays within the buffer pools plus
@@ -244,13 +263,13 @@ INSTANTIATE_TEST_SUITE_P(Workers, SlowUpstream, ::testing::Values(1u, 2u),
 
 enum class Direction { Upload, Download };
 
-class SlowReaderRss : public ::testing::TestWithParam<Direction> {};
+class SlowReaderRss : public ::testing::TestWithParam<std::tuple<Direction, bool>> {};
 
 TEST_P(SlowReaderRss, MemoryStaysBoundedAndDataArrivesIntact) {
   REQUIRE_URING();
   const uint64_t seed = testSeed();
   SCOPED_TRACE("seed=" + hex64(seed) + " (rerun with RINGWAY_IT_SEED=" + hex64(seed) + ")");
-  const bool upload = GetParam() == Direction::Upload;
+  const bool upload = std::get<0>(GetParam()) == Direction::Upload;
   const uint64_t volume = scaled(64 * MiB) + seed % (64 * KiB);
   PumpOptions slow;
   slow.readChunk = 64 * KiB;
@@ -260,6 +279,7 @@ TEST_P(SlowReaderRss, MemoryStaysBoundedAndDataArrivesIntact) {
   Backend backend(handlers::duplex(records, mu, upload ? slow : PumpOptions{}));
   ProxyConfig pc;
   pc.workers = 2;
+  pc.splice = std::get<1>(GetParam()) ? "true" : "false";
   pc.endpoints = {backend.address()};
   ProxyProcess proxy;
   ASSERT_EQ(proxy.start(pc.yaml()), "");
@@ -302,9 +322,14 @@ TEST_P(SlowReaderRss, MemoryStaysBoundedAndDataArrivesIntact) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Directions, SlowReaderRss,
-                         ::testing::Values(Direction::Upload, Direction::Download),
+                         ::testing::Combine(::testing::Values(Direction::Upload,
+                                                              Direction::Download),
+                                            ::testing::Bool()),
                          [](const auto& i) {
-                           return i.param == Direction::Upload ? "Upload" : "Download";
+                           return std::string(std::get<0>(i.param) == Direction::Upload
+                                                  ? "Upload"
+                                                  : "Download") +
+                                  (std::get<1>(i.param) ? "" : "Buffers");
                          });
 
 } // namespace

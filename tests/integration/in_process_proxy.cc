@@ -27,6 +27,7 @@ std::string ProxyConfig::yaml() const {
          "io: { buffer_size: " +
          bufferSize + ", buffers_per_worker: " + std::to_string(buffersPerWorker) +
          ", zerocopy_threshold: " + zerocopy + ", max_inflight_per_connection: " + maxInflight +
+         ", splice: " + splice +
          " }\n"
          "defaults: { connect_timeout: " +
          connectTimeout + ", idle_timeout: 60s, drain_timeout: " + drainTimeout +
@@ -84,6 +85,14 @@ uint64_t InProcessProxy::zeroCopySends() const {
   return n;
 }
 
+uint64_t InProcessProxy::splicedBytes() const {
+  uint64_t n = 0;
+  for (const auto& w : server_->workers())
+    if (io::Loop* l = w->loop())
+      n += l->stats().splicedBytes.load(std::memory_order_relaxed);
+  return n;
+}
+
 std::string InProcessProxy::stats() const {
   std::string s;
   for (const auto& w : server_->workers()) {
@@ -95,6 +104,8 @@ std::string InProcessProxy::stats() const {
          " enobufs=" + std::to_string(st.enobufs.load()) +
          " buffersFree=" + std::to_string(st.buffersFree.load()) +
          " sendZc=" + std::to_string(st.sendZc.load()) +
+         " spliced=" + std::to_string(st.splicedBytes.load()) +
+         " spliceFallbacks=" + std::to_string(st.spliceFallbacks.load()) +
          " syscalls=" + std::to_string(st.syscalls.load());
     if (auto* u = dynamic_cast<io::UringLoop*>(l)) {
       io::RingCounters& c = u->ring().counters();

@@ -27,6 +27,7 @@ struct ProxyConfig {
   std::string idleTimeout = "60s";
   std::string drainTimeout = "30s";
   std::string zerocopy = "off";
+  std::string splice = "true"; // io.splice: L4 relays through kernel pipes
   std::string bufferSize = "16KiB";
   unsigned buffersPerWorker = 512;
   std::string maxInflight = "256KiB";
@@ -48,6 +49,8 @@ public:
   std::string waitPoolsFree(Ms limit) const;
   // Zero-copy sends issued, summed over the workers.
   uint64_t zeroCopySends() const;
+  // Bytes relayed by splice(2), summed over the workers.
+  uint64_t splicedBytes() const;
   // Per worker: loop and ring counters, for failure messages.
   std::string stats() const;
 

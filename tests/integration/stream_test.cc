@@ -13,6 +13,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "integration/support.h"
@@ -25,12 +26,25 @@ constexpr uint64_t KiB = 1024, MiB = 1024 * 1024;
 struct StreamParam {
   unsigned workers;
   const char* zerocopy; // io.zerocopy_threshold
+  bool splice;          // io.splice (SEND_ZC applies to the buffer path only)
 };
 
 std::string paramName(const ::testing::TestParamInfo<StreamParam>& i) {
   return std::to_string(i.param.workers) + "Workers" +
-         (std::strcmp(i.param.zerocopy, "off") == 0 ? "" : "ZeroCopy");
+         (std::strcmp(i.param.zerocopy, "off") == 0 ? "" : "ZeroCopy") +
+         (i.param.splice ? "" : "Buffers");
 }
+
+// Workers x io.splice, for the suites that run on both L4 paths.
+using PathParam = std::tuple<unsigned, bool>;
+void applyPath(ProxyConfig& pc, const PathParam& p) {
+  pc.workers = std::get<0>(p);
+  pc.splice = std::get<1>(p) ? "true" : "false";
+}
+std::string pathName(const ::testing::TestParamInfo<PathParam>& i) {
+  return std::to_string(std::get<0>(i.param)) + "Workers" + (std::get<1>(i.param) ? "" : "Buffers");
+}
+const auto BothPaths = ::testing::Combine(::testing::Values(1u, 2u), ::testing::Bool());
 
 // ---------------------------------------------------------------------------------------
 // 1. Full duplex: the client sends X while the upstream sends Y, on several connections.
@@ -47,6 +61,7 @@ TEST_P(Bidirectional, RandomStreamsBothWaysArriveIntact) {
   ProxyConfig pc;
   pc.workers = GetParam().workers;
   pc.zerocopy = GetParam().zerocopy;
+  pc.splice = GetParam().splice ? "true" : "false";
   pc.endpoints = {backend.address()};
   InProcessProxy proxy(pc);
 
@@ -67,6 +82,14 @@ TEST_P(Bidirectional, RandomStreamsBothWaysArriveIntact) {
     const std::string problems = clients[static_cast<std::size_t>(i)].get();
     EXPECT_EQ(problems, "") << "connection " << i << " (stream seed " << hex64(seeds[i]) << ")";
   }
+  // Which path carried the bytes: kernel pipes, or the buffer pool.
+  if (GetParam().splice) {
+    EXPECT_GT(proxy.splicedBytes(), 0u) << "io.splice is on, yet nothing was spliced\n"
+                                        << proxy.stats();
+  } else {
+    EXPECT_EQ(proxy.splicedBytes(), 0u) << "io.splice is off, yet bytes were spliced\n"
+                                        << proxy.stats();
+  }
   if (std::strcmp(GetParam().zerocopy, "off") != 0) {
     EXPECT_GT(proxy.zeroCopySends(), 0u) << "zerocopy_threshold is set, yet no SEND_ZC was issued\n"
                                          << proxy.stats();
@@ -84,14 +107,17 @@ TEST_P(Bidirectional, RandomStreamsBothWaysArriveIntact) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Workers, Bidirectional,
-                         ::testing::Values(StreamParam{1, "off"}, StreamParam{2, "off"},
-                                           StreamParam{1, "4KiB"}, StreamParam{2, "4KiB"}),
+                         ::testing::Values(StreamParam{1, "off", true}, StreamParam{2, "off", true},
+                                           StreamParam{1, "off", false},
+                                           StreamParam{2, "off", false},
+                                           StreamParam{1, "4KiB", false},
+                                           StreamParam{2, "4KiB", false}),
                          paramName);
 
 // ---------------------------------------------------------------------------------------
 // 2. Many connections at once, each with a small random payload, echoed and checked.
 
-class ManyConnections : public ::testing::TestWithParam<unsigned> {};
+class ManyConnections : public ::testing::TestWithParam<PathParam> {};
 
 TEST_P(ManyConnections, EveryConnectionEchoesItsOwnPayload) {
   REQUIRE_URING();
@@ -108,7 +134,7 @@ TEST_P(ManyConnections, EveryConnectionEchoesItsOwnPayload) {
   }
   EchoServer echo;
   ProxyConfig pc;
-  pc.workers = GetParam();
+  applyPath(pc, GetParam());
   pc.endpoints = {echo.address()};
   InProcessProxy proxy(pc);
   const ManyResult r = exchangeMany(proxy.port(), n, seed, 8 * KiB, 30s);
@@ -117,13 +143,12 @@ TEST_P(ManyConnections, EveryConnectionEchoesItsOwnPayload) {
                             << proxy.stats();
 }
 
-INSTANTIATE_TEST_SUITE_P(Workers, ManyConnections, ::testing::Values(1u, 2u),
-                         [](const auto& i) { return std::to_string(i.param) + "Workers"; });
+INSTANTIATE_TEST_SUITE_P(Workers, ManyConnections, BothPaths, pathName);
 
 // ---------------------------------------------------------------------------------------
 // 3. Half-close: a FIN goes through, the other direction stays open.
 
-class HalfClose : public ::testing::TestWithParam<unsigned> {
+class HalfClose : public ::testing::TestWithParam<PathParam> {
 protected:
   void SetUp() override {
     seed_ = testSeed();
@@ -163,7 +188,7 @@ TEST_P(HalfClose, ClientFinReachesUpstreamWhichStillAnswers) {
     upstreamSide.set_value(problems);
   });
   ProxyConfig pc;
-  pc.workers = GetParam();
+  applyPath(pc, GetParam());
   pc.endpoints = {backend.address()};
   InProcessProxy proxy(pc);
 
@@ -205,7 +230,7 @@ TEST_P(HalfClose, UpstreamFinReachesClientWhichStillSends) {
     upstreamSide.set_value(problems);
   });
   ProxyConfig pc;
-  pc.workers = GetParam();
+  applyPath(pc, GetParam());
   pc.endpoints = {backend.address()};
   InProcessProxy proxy(pc);
 
@@ -232,19 +257,18 @@ TEST_P(HalfClose, UpstreamFinReachesClientWhichStillSends) {
   EXPECT_EQ(readToEnd(c.get(), Deadline(10s)).end, End::Eof);
 }
 
-INSTANTIATE_TEST_SUITE_P(Workers, HalfClose, ::testing::Values(1u, 2u),
-                         [](const auto& i) { return std::to_string(i.param) + "Workers"; });
+INSTANTIATE_TEST_SUITE_P(Workers, HalfClose, BothPaths, pathName);
 
 // ---------------------------------------------------------------------------------------
 // 4. RST on one side becomes RST on the other.
 
-class ResetPropagation : public ::testing::TestWithParam<unsigned> {};
+class ResetPropagation : public ::testing::TestWithParam<PathParam> {};
 
 TEST_P(ResetPropagation, UpstreamResetReachesClient) {
   REQUIRE_URING();
   Backend backend(handlers::resetter(5));
   ProxyConfig pc;
-  pc.workers = GetParam();
+  applyPath(pc, GetParam());
   pc.endpoints = {backend.address()};
   InProcessProxy proxy(pc);
   for (int i = 0; i < 4; ++i) { // a few, so both workers get some with 2
@@ -273,7 +297,7 @@ TEST_P(ResetPropagation, ClientResetReachesUpstream) {
     seen.push_back(r);
   });
   ProxyConfig pc;
-  pc.workers = GetParam();
+  applyPath(pc, GetParam());
   pc.endpoints = {backend.address()};
   InProcessProxy proxy(pc);
   constexpr int N = 4;
@@ -308,7 +332,7 @@ TEST_P(ResetPropagation, ClientResetStopsUpstreamStream) {
     upstreamSide.set_value(pump(fd, RandomStream(seed), 1ULL << 40, none, Deadline(20s), o));
   });
   ProxyConfig pc;
-  pc.workers = GetParam();
+  applyPath(pc, GetParam());
   pc.endpoints = {backend.address()};
   InProcessProxy proxy(pc);
   Fd c = connectLoopback(proxy.port());
@@ -333,7 +357,7 @@ TEST_P(ResetPropagation, UpstreamResetStopsClientStream) {
   SCOPED_TRACE("seed=" + hex64(seed));
   Backend backend(handlers::resetter(1 * MiB));
   ProxyConfig pc;
-  pc.workers = GetParam();
+  applyPath(pc, GetParam());
   pc.endpoints = {backend.address()};
   InProcessProxy proxy(pc);
   Fd c = connectLoopback(proxy.port());
@@ -348,8 +372,7 @@ TEST_P(ResetPropagation, UpstreamResetStopsClientStream) {
       << " after " << r.sent << " bytes; expected ECONNRESET/EPIPE once the upstream reset";
 }
 
-INSTANTIATE_TEST_SUITE_P(Workers, ResetPropagation, ::testing::Values(1u, 2u),
-                         [](const auto& i) { return std::to_string(i.param) + "Workers"; });
+INSTANTIATE_TEST_SUITE_P(Workers, ResetPropagation, BothPaths, pathName);
 
 } // namespace
 } // namespace ringway::itest
