@@ -3,11 +3,15 @@
 
 #include <string>
 
-#include "test_pki.h"
+#include "support/pki.h"
 #include "tls/client_context.h"
 #include "tls/server_context.h"
 
 namespace ringway::tls::test {
+
+using testsupport::CertFiles;
+using testsupport::Pki;
+using testsupport::pki;
 
 // rsa.test (RSA), ecdsa.test + www.ecdsa.test, *.wild.test, and default.test as the default.
 inline ServerOptions standardServer(const std::string& min_version = "1.2") {

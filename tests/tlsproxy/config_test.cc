@@ -4,11 +4,15 @@
 #include <fstream>
 
 #include "config/loader.h"
+#include "support/pki.h"
 #include "tls/ticket_keys.h"
-#include "tlsproxy/pki.h"
 
 namespace ringway::tlsproxy {
 namespace {
+
+using testsupport::CertFiles;
+using testsupport::Pki;
+using testsupport::pki;
 
 std::vector<config::Problem> problems(const std::string& yaml) {
   try {

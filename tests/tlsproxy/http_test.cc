@@ -113,7 +113,7 @@ TEST_P(HttpTls, UpstreamOverTls) {
   REQUIRE_BACKEND(GetParam());
   const Pki& p = pki();
   Backend good(httpsOk("secure", p.upstream));
-  Backend untrusted(httpsOk("nope", p.untrusted));
+  Backend untrusted(httpsOk("nope", p.untrusted_upstream));
   auto yaml = [&](const Backend& be) {
     return header(GetParam()) +
            "listeners:\n"

@@ -17,7 +17,7 @@
 
 #include "io/probe.h"
 #include "net/listener_stats.h"
-#include "tlsproxy/pki.h"
+#include "support/pki.h"
 
 namespace ringway::core {
 class Server;
@@ -25,6 +25,9 @@ class Server;
 
 namespace ringway::tlsproxy {
 
+using testsupport::CertFiles;
+using testsupport::Pki;
+using testsupport::pki;
 using namespace std::chrono_literals;
 using Ms = std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;

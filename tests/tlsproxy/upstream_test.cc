@@ -62,7 +62,7 @@ TEST_P(UpstreamTls, WrongNameUnknownCaAndMissingClientCertFail) {
   REQUIRE_BACKEND(backend());
   const Pki& p = pki();
   Backend good(tlsBanner("U", p.upstream));
-  Backend untrusted(tlsBanner("X", p.untrusted));
+  Backend untrusted(tlsBanner("X", p.untrusted_upstream));
   Backend mtls(tlsBanner("M", p.upstream, p.root_ca));
   struct Case {
     const Backend* be;
@@ -106,7 +106,7 @@ TEST_P(UpstreamTls, MutualTls) {
 TEST_P(UpstreamTls, VerifyOffWarnsAndConnects) {
   REQUIRE_BACKEND(backend());
   const Pki& p = pki();
-  Backend be(tlsBanner("X", p.untrusted));
+  Backend be(tlsBanner("X", p.untrusted_upstream));
   const std::string y = yaml(be, "{ verify: false }");
   auto cfg = config::loadString(y, "t.yaml");
   ASSERT_EQ(cfg->warnings.size(), 1u);

@@ -1,9 +1,10 @@
-// Test keys and certificates made with the OpenSSL API into a temp dir, once per process.
+// Test keys and certificates made with the OpenSSL API into a temp dir, once per process: one
+// set for the TLS unit tests (tests/tls) and the TLS proxy tests (tests/tlsproxy).
 #pragma once
 
 #include <string>
 
-namespace ringway::tls::test {
+namespace ringway::testsupport {
 
 struct CertFiles {
   std::string cert; // PEM: leaf, then the intermediate when the leaf has one
@@ -25,9 +26,13 @@ struct Pki {
   CertFiles ip;                      // P-256, IP SAN 127.0.0.1
   CertFiles client;                  // P-256, "client.test", clientAuth
   CertFiles foreign_client;          // P-256, clientAuth, issued by other_ca
+  CertFiles a;                       // P-256, "a.test" (a passthrough backend)
+  CertFiles b;                       // P-256, "b.test" (another)
+  CertFiles upstream;                // P-256, "upstream.test" (a TLS upstream)
+  CertFiles untrusted_upstream;      // P-256, "upstream.test", issued by other_ca
 };
 
 // Built on first use; the directory is removed at exit.
 const Pki& pki();
 
-} // namespace ringway::tls::test
+} // namespace ringway::testsupport

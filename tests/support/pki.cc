@@ -1,4 +1,4 @@
-#include "test_pki.h"
+#include "support/pki.h"
 
 #include <gtest/gtest.h>
 #include <openssl/evp.h>
@@ -12,7 +12,7 @@
 #include <stdexcept>
 #include <vector>
 
-namespace ringway::tls::test {
+namespace ringway::testsupport {
 
 namespace {
 
@@ -137,6 +137,11 @@ public:
         leaf("client", "client.test", "DNS:client.test", ecKey(), inter, true, Role::Client);
     p_.foreign_client = leaf("foreign-client", "client.test", "DNS:client.test", ecKey(), other,
                              false, Role::Client);
+    p_.a = leaf("a", "a.test", "DNS:a.test", ecKey(), inter, true);
+    p_.b = leaf("b", "b.test", "DNS:b.test", ecKey(), inter, true);
+    p_.upstream = leaf("upstream", "upstream.test", "DNS:upstream.test", ecKey(), inter, true);
+    p_.untrusted_upstream =
+        leaf("untrusted-upstream", "upstream.test", "DNS:upstream.test", ecKey(), other, false);
   }
 
   ~PkiHolder() {
@@ -167,4 +172,4 @@ const Pki& pki() {
   return holder.get();
 }
 
-} // namespace ringway::tls::test
+} // namespace ringway::testsupport
