@@ -234,6 +234,12 @@ void workerFamilies(const Server& server, std::vector<prometheus::MetricFamily>&
   auto sendZcCopied =
       metrics::counterFamily("ringway_send_zc_copied_total",
                              "Zero-copy sends that the kernel completed by copying after all.");
+  auto spliced = metrics::counterFamily(
+      "ringway_spliced_bytes_total",
+      "Bytes L4 relays moved with splice(2) through kernel pipes, never copied to user space.");
+  auto spliceFallbacks = metrics::counterFamily(
+      "ringway_splice_fallbacks_total",
+      "Splice relay directions that could not get a pipe (EMFILE) and went on through buffers.");
 
   std::array<double, std::size(io::RingCounters::kBatchBounds)> bounds{};
   for (std::size_t i = 0; i < bounds.size(); ++i)
@@ -259,6 +265,8 @@ void workerFamilies(const Server& server, std::vector<prometheus::MetricFamily>&
     addCounter(enobufs, {{"worker", id}}, load(ls.enobufs));
     addCounter(sendZc, {{"worker", id}}, load(ls.sendZc));
     addCounter(sendZcCopied, {{"worker", id}}, load(ls.sendZcCopied));
+    addCounter(spliced, {{"worker", id}}, load(ls.splicedBytes));
+    addCounter(spliceFallbacks, {{"worker", id}}, load(ls.spliceFallbacks));
 
     const io::RingCounters* rc = loop.ringCounters();
     if (rc == nullptr)
@@ -290,7 +298,8 @@ void workerFamilies(const Server& server, std::vector<prometheus::MetricFamily>&
   }
 
   for (auto* f : {&state, &connections, &cpu, &switches, &loops, &batch, &enters, &sqes, &cqes,
-                  &syscalls, &buffersFree, &enobufs, &sendZc, &sendZcCopied})
+                  &syscalls, &buffersFree, &enobufs, &sendZc, &sendZcCopied, &spliced,
+                  &spliceFallbacks})
     out.push_back(std::move(*f));
 }
 
