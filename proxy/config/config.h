@@ -93,7 +93,7 @@ struct IoConfig {
   std::optional<std::size_t> zerocopy_threshold;  // nullopt = off
   uint32_t ring_entries = 1024;                 // SQ entries (CQ is 4x)
   std::size_t max_inflight_per_connection = 256 * 1024;  // bytes queued per direction
-  bool splice = true;  // plain L4 relays move bytes with splice(2) (io_uring backend)
+  bool splice = true; // plain L4 relays move bytes with splice(2)
 };
 
 struct Defaults {

@@ -1,8 +1,8 @@
 #include "core/worker.h"
 
 #include <pthread.h>
-#include <sys/resource.h>
 #include <sched.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -21,10 +21,11 @@ Worker::Worker(int id, std::shared_ptr<const config::Config> cfg, std::vector<in
 Worker::~Worker() {
   join();
   listeners_.clear();  // sessions still open write their access log lines
-  loop_.reset();  // only now: the main thread may still write to its eventfd until join
-  accessLogs_.clear();  // after the loop: its last file writes are done (or given up on)
+  loop_.reset();       // only now: the main thread may still write to its eventfd until join
+  accessLogs_.clear(); // after the loop: its last file writes are done (or given up on)
   for (int fd : listenFds_)
-    if (fd >= 0) ::close(fd);
+    if (fd >= 0)
+      ::close(fd);
 }
 
 void Worker::start() {
@@ -32,7 +33,8 @@ void Worker::start() {
 }
 
 void Worker::join() {
-  if (thread_.joinable()) thread_.join();
+  if (thread_.joinable())
+    thread_.join();
 }
 
 void Worker::wake(Command c) {
@@ -40,7 +42,8 @@ void Worker::wake(Command c) {
   while (cur < c && !command_.compare_exchange_weak(cur, c)) {
   }
   const int fd = wakeFd_.load();
-  if (fd < 0) return;  // not running yet: run() looks at command_ once the loop exists
+  if (fd < 0)
+    return; // not running yet: run() looks at command_ once the loop exists
   uint64_t one = 1;
   ssize_t w = ::write(fd, &one, sizeof one);
   (void)w;
@@ -51,7 +54,8 @@ void Worker::drain() { wake(Drain); }
 void Worker::reopenLogs() {
   reopen_.fetch_add(1);
   const int fd = wakeFd_.load();
-  if (fd < 0) return;  // not serving yet: the files it opens are new anyway
+  if (fd < 0)
+    return; // not serving yet: the files it opens are new anyway
   uint64_t one = 1;
   ssize_t w = ::write(fd, &one, sizeof one);
   (void)w;
@@ -72,6 +76,8 @@ bool Worker::setUp() {
     o.bufferSize = static_cast<uint32_t>(cfg_->io.buffer_size);
     o.bufferCount = cfg_->io.buffers_per_worker;
     o.maxQueuedBytes = cfg_->io.max_inflight_per_connection;
+    o.splice = cfg_->io.splice;
+    o.pipeBytes = cfg_->io.max_inflight_per_connection; // the same bound per direction
     auto loop = io::EpollLoop::create(o);
     if (!loop.ok()) {
       failure_ = std::string(loop.error().what) + ": " + std::strerror(loop.error().code);
@@ -86,7 +92,7 @@ bool Worker::setUp() {
     o.zerocopyThreshold = cfg_->io.zerocopy_threshold.value_or(0);
     o.maxQueuedBytes = cfg_->io.max_inflight_per_connection;
     o.splice = cfg_->io.splice;
-    o.pipeBytes = cfg_->io.max_inflight_per_connection;  // the same bound per direction
+    o.pipeBytes = cfg_->io.max_inflight_per_connection; // the same bound per direction
     auto loop = io::UringLoop::create(o);
     if (!loop.ok()) {
       failure_ = std::string(loop.error().what) + ": " + std::strerror(loop.error().code);
@@ -100,7 +106,8 @@ bool Worker::setUp() {
     balancers_.push_back(std::make_unique<net::Balancer>(
         cfg_->clusters[i], 0x9e3779b97f4a7c15ULL * static_cast<uint64_t>(id_ + 1 + i)));
   for (const config::Listener& lc : cfg_->listeners) {
-    if (!lc.access_log || lc.protocol != config::Protocol::Http) continue;
+    if (!lc.access_log || lc.protocol != config::Protocol::Http)
+      continue;
     auto a = std::make_unique<net::AccessLog>(*loop_, lc, id_);
     std::string why;
     if (!a->open(&why)) {
@@ -119,7 +126,7 @@ bool Worker::setUp() {
                  "': cannot start (protocol not supported, or its TLS set-up failed; see above)";
       return false;
     }
-    listenFds_[i] = -1;  // the listener owns it now
+    listenFds_[i] = -1; // the listener owns it now
     listeners_.push_back(std::move(l));
   }
   loop_->setTick(100, *this);
@@ -139,9 +146,10 @@ void Worker::run() {
     return;
   }
   wakeFd_.store(loop_->wakeFd());
-  io::setThreadLoop(loop_.get());  // log lines and OpenSSL's getpid() count as its syscalls
+  io::setThreadLoop(loop_.get()); // log lines and OpenSSL's getpid() count as its syscalls
   state_.store(State::Serving, std::memory_order_release);
-  if (command_.load() != None) onWake();  // a command that came before the loop existed
+  if (command_.load() != None)
+    onWake(); // a command that came before the loop existed
   loop_->run();
   net::setThreadAccessLogs(nullptr);
   io::setThreadLoop(nullptr);
@@ -152,28 +160,33 @@ void Worker::run() {
 void Worker::onWake() {
   if (const uint32_t g = reopen_.load(); g != reopenSeen_) {
     reopenSeen_ = g;
-    for (auto& a : accessLogs_) a->reopen();
+    for (auto& a : accessLogs_)
+      a->reopen();
   }
   const int c = command_.load();
   if (c >= Drain && !draining_) {
     draining_ = true;
     state_.store(State::Draining, std::memory_order_release);
     drainDeadline_ = loop_->nowMs() + static_cast<uint64_t>(cfg_->defaults.drain_timeout.count());
-    for (auto& l : listeners_) l->stopAccepting();
+    for (auto& l : listeners_)
+      l->stopAccepting();
   }
-  if (c == Stop) drainDeadline_ = 0;
+  if (c == Stop)
+    drainDeadline_ = 0;
   onTick();
 }
 
 void Worker::updateActive() {
   uint64_t n = 0;
-  for (auto& l : listeners_) n += l->activeSessions();
+  for (auto& l : listeners_)
+    n += l->activeSessions();
   active_.store(n, std::memory_order_relaxed);
 }
 
 void Worker::updateUsage() {
   rusage ru{};
-  if (getrusage(RUSAGE_THREAD, &ru) != 0) return;
+  if (getrusage(RUSAGE_THREAD, &ru) != 0)
+    return;
   loop_->countSyscall();
   const uint64_t us = static_cast<uint64_t>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000 +
                       static_cast<uint64_t>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
@@ -183,29 +196,38 @@ void Worker::updateUsage() {
 }
 
 void Worker::onTick() {
-  for (auto& l : listeners_) l->onTick();
-  for (auto& a : accessLogs_) a->flush();
+  for (auto& l : listeners_)
+    l->onTick();
+  for (auto& a : accessLogs_)
+    a->flush();
   updateActive();
   updateUsage();
-  if (!draining_) return;
+  if (!draining_)
+    return;
   bool accepting = false;
-  for (auto& l : listeners_) accepting |= !l->acceptStopped();
+  for (auto& l : listeners_)
+    accepting |= !l->acceptStopped();
   const uint64_t active = active_.load(std::memory_order_relaxed);
   if (active > 0 && !closedAll_ && loop_->nowMs() >= drainDeadline_) {
     LOG_INFO("drain timeout: closing %lu open connections", static_cast<unsigned long>(active));
     closedAll_ = true;
-    for (auto& l : listeners_) l->closeAll();
+    for (auto& l : listeners_)
+      l->closeAll();
   }
   if (active == 0 && !accepting) {
     // The last access log lines are written before the loop ends, for a while: a file that
     // takes nothing (a FIFO nobody reads) must not hold the shutdown up.
-    if (logWaitUntil_ == 0) logWaitUntil_ = loop_->nowMs() + 2000;
+    if (logWaitUntil_ == 0)
+      logWaitUntil_ = loop_->nowMs() + 2000;
     bool written = true;
-    for (auto& a : accessLogs_) written = a->idle() && written;
-    if (!written && loop_->nowMs() < logWaitUntil_) return;
-    if (!written) LOG_WARN("stopping with access log writes unfinished");
+    for (auto& a : accessLogs_)
+      written = a->idle() && written;
+    if (!written && loop_->nowMs() < logWaitUntil_)
+      return;
+    if (!written)
+      LOG_WARN("stopping with access log writes unfinished");
     loop_->stop();
   }
 }
 
-}  // namespace ringway::core
+} // namespace ringway::core

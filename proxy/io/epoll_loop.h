@@ -15,6 +15,9 @@ struct EpollOptions {
   uint32_t bufferSize = 16 * 1024;
   uint32_t bufferCount = 256;
   std::size_t maxQueuedBytes = 256 * 1024;
+  // L4 relays move bytes with splice(2) through a pipe of this size (Stream::spliceTo).
+  bool splice = true;
+  std::size_t pipeBytes = 256 * 1024;
 };
 
 class EpollStream;
@@ -24,15 +27,15 @@ struct SendQueue;
 
 // What an epoll registration points at.
 class EpollHandler {
- public:
+public:
   virtual void onEvents(uint32_t events) = 0;
 
- protected:
+protected:
   ~EpollHandler() = default;
 };
 
 class EpollLoop final : public Loop, private EpollHandler {
- public:
+public:
   static Result<EpollLoop*> create(const EpollOptions& opt);
   ~EpollLoop() override;
 
@@ -49,6 +52,8 @@ class EpollLoop final : public Loop, private EpollHandler {
   void stop() override { stopping_ = true; }
   LoopStats& stats() override { return stats_; }
   void countSyscall() override { ++syscalls_; }
+  void countSyscalls(uint64_t n) { syscalls_ += n; }
+  PipePool& pipes() { return pipes_; }
   void writeFile(int fd, const iovec* iov, unsigned count, FileWriteHandler& h) override;
 
   // For EpollStream / EpollAcceptor.
@@ -57,7 +62,7 @@ class EpollLoop final : public Loop, private EpollHandler {
   void remove(int fd);
   // Streams that have more to read than one turn's fair share, or were starved.
   void markPending(EpollStream* s);
-  void unmarkPending(EpollStream* s);  // from both lists
+  void unmarkPending(EpollStream* s); // from both lists
   void markStarved(EpollStream* s);
   HeapBufferPool& buffers() { return *pool_; }
   SendQueue* takeSendQueue();
@@ -67,9 +72,9 @@ class EpollLoop final : public Loop, private EpollHandler {
   void watchConnect(EpollStream* s);
   void unwatchConnect(EpollStream* s);
 
- private:
-  EpollLoop() = default;
-  void onEvents(uint32_t events) override;  // the wake eventfd
+private:
+  explicit EpollLoop(const EpollOptions& opt);
+  void onEvents(uint32_t events) override; // the wake eventfd
   void updateNow();
   void runDeferred();
   void runPending();
@@ -92,7 +97,8 @@ class EpollLoop final : public Loop, private EpollHandler {
   std::vector<EpollStream*> starved_;
   std::vector<EpollStream*> connecting_;
   SendQueuePool sendQueues_;
-  std::unique_ptr<FileWriterThread> fileWriter_;  // started by the first writeFile()
+  PipePool pipes_;
+  std::unique_ptr<FileWriterThread> fileWriter_; // started by the first writeFile()
 };
 
-}  // namespace ringway::io
+} // namespace ringway::io

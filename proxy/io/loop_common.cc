@@ -1,5 +1,6 @@
 #include "io/loop_common.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <time.h>
 #include <unistd.h>
@@ -101,6 +102,68 @@ void PipePool::give(uint16_t i, uint64_t& syscalls) {
   syscalls += 2;
   p = Pipe{};
   unused_.push_back(i);
+}
+
+SpliceTurn spliceTurn(int src, int dst, PipePool& pool, uint16_t& pipe, bool read,
+                      bool shortMeansDrained, unsigned maxReads, uint64_t& syscalls) {
+  SpliceTurn t;
+  auto givePipe = [&] {
+    if (pipe != PipePool::kNone)
+      pool.give(std::exchange(pipe, PipePool::kNone), syscalls);
+  };
+  bool drained = false;
+  for (unsigned reads = 0;; ++reads) {
+    if (pipe != PipePool::kNone && pool[pipe].bytes > 0) {
+      PipePool::Pipe& p = pool[pipe];
+      ++syscalls;
+      const ssize_t n =
+          ::splice(p.rd, nullptr, dst, nullptr, p.bytes, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+      if (n < 0 && errno != EAGAIN && errno != EINTR) {
+        t.end = SpliceTurn::WriteError;
+        t.err = -errno;
+        givePipe(); // the bytes can't be delivered: dropped with the pipe
+        return t;
+      }
+      if (n > 0)
+        p.bytes -= static_cast<uint32_t>(n);
+      if (p.bytes > 0) {
+        t.end = SpliceTurn::Full;
+        return t;
+      }
+    }
+    if (drained || !read)
+      break;
+    if (reads == maxReads) {
+      t.end = SpliceTurn::Budget;
+      break;
+    }
+    if (pipe == PipePool::kNone) {
+      pipe = pool.take(syscalls);
+      if (pipe == PipePool::kNone) {
+        t.end = SpliceTurn::NoPipe;
+        return t;
+      }
+    }
+    const std::size_t room = pool.pipeBytes(pipe);
+    ++syscalls;
+    const ssize_t r =
+        ::splice(src, nullptr, pool[pipe].wr, nullptr, room, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    if (r > 0) {
+      pool[pipe].bytes = static_cast<uint32_t>(r);
+      t.moved += static_cast<std::size_t>(r);
+      drained = shortMeansDrained && static_cast<std::size_t>(r) < room;
+      continue;
+    }
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r < 0 && errno == EAGAIN)
+      break;
+    t.end = r == 0 ? SpliceTurn::Eof : SpliceTurn::ReadError;
+    t.err = r == 0 ? 0 : -errno;
+    break;
+  }
+  givePipe(); // empty here
+  return t;
 }
 
 uint64_t monotonicMs() {

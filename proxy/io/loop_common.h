@@ -75,6 +75,29 @@ private:
   std::size_t inUse_ = 0;
 };
 
+// One turn of a splice relay direction (Stream::spliceTo): bytes go src -> pipe -> dst by
+// non-blocking splice(2) calls, up to `maxReads` pipe-fulls. `pipe` is the direction's pipe
+// (PipePool::kNone while it holds none); on every end but Full it is given back, so an idle
+// direction holds none.
+struct SpliceTurn {
+  enum End {
+    Drained,    // the source has nothing more for now (or `read` was false): poll it again
+    Budget,     // maxReads pipe-fulls moved: poll again (fires at once), let others run
+    Full,       // dst's socket is full; the rest waits in the pipe: wait for POLLOUT
+    WriteError, // writing to dst failed (err); the pipe's bytes were dropped
+    Eof,        // the source's FIN, after every byte before it went to dst
+    ReadError,  // reading the source failed (err), after every byte before it went to dst
+    NoPipe,     // no pipe to be had (EMFILE): carry on without splicing
+  } end = Drained;
+  int err = 0;           // -errno for WriteError and ReadError
+  std::size_t moved = 0; // bytes read from the source in this turn
+};
+// `read`: read the source (false: only empty the pipe). `shortMeansDrained`: a read that got
+// less than the pipe holds ends the turn (a poll tells when more comes); edge-triggered epoll
+// with a FIN pending reads on instead. Adds the syscalls it makes to `syscalls`.
+SpliceTurn spliceTurn(int src, int dst, PipePool& pool, uint16_t& pipe, bool read,
+                      bool shortMeansDrained, unsigned maxReads, uint64_t& syscalls);
+
 // CLOCK_MONOTONIC_COARSE in milliseconds (vDSO: no syscall); loops read it once per turn.
 uint64_t monotonicMs();
 

@@ -564,62 +564,39 @@ private:
       d->set(SpliceWaiter);
       return;
     }
-    PipePool& pool = loop_.pipes();
-    bool drained = false;
-    for (unsigned reads = 0;; ++reads) {
-      if (pipe_ != PipePool::kNone && pool[pipe_].bytes > 0) {
-        PipePool::Pipe& p = pool[pipe_];
-        const ssize_t n =
-            ::splice(p.rd, nullptr, d->fd_, nullptr, p.bytes, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-        loop_.countSyscall();
-        if (n < 0 && errno != EAGAIN) {
-          const int err = -errno;
-          givePipe(); // the bytes can't be delivered: dropped with the pipe
-          d->spliceWriteFailed(err);
-          return;
-        }
-        if (n > 0)
-          p.bytes -= static_cast<uint32_t>(n);
-        if (p.bytes > 0) {
-          d->waitWritable();
-          return;
-        }
-      }
-      if (drained || reads == kPumpReads || !has(WantRead))
-        break;
-      if (pipe_ == PipePool::kNone) {
-        pipe_ = loop_.takePipe();
-        if (pipe_ == PipePool::kNone) { // out of descriptors: carry on through the buffer pool
-          clear(Splicing);
-          bump(loop_.stats().spliceFallbacks);
-          arm();
-          return;
-        }
-      }
-      const std::size_t room = pool.pipeBytes(pipe_);
-      const ssize_t r =
-          ::splice(fd_, nullptr, pool[pipe_].wr, nullptr, room, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-      loop_.countSyscall();
-      if (r > 0) {
-        pool[pipe_].bytes = static_cast<uint32_t>(r);
-        bump(loop_.stats().splicedBytes, static_cast<uint64_t>(r));
-        handler_->onSpliced(*this, static_cast<std::size_t>(r));
-        if (has(Closing))
-          return;
-        drained = static_cast<std::size_t>(r) < room; // the socket had less: poll, don't ask
-        continue;
-      }
-      const int err = r == 0 ? 0 : -errno;
-      givePipe();
-      if (err == -EAGAIN)
-        break;
+    uint64_t syscalls = 0;
+    const SpliceTurn t =
+        spliceTurn(fd_, d->fd_, loop_.pipes(), pipe_, has(WantRead), true, kPumpReads, syscalls);
+    loop_.countSyscalls(syscalls);
+    if (t.moved > 0) {
+      bump(loop_.stats().splicedBytes, t.moved);
+      handler_->onSpliced(*this, t.moved);
+      if (has(Closing))
+        return;
+    }
+    switch (t.end) {
+    case SpliceTurn::Drained:
+    case SpliceTurn::Budget:
+      if (has(WantRead))
+        arm();
+      return;
+    case SpliceTurn::Full:
+      d->waitWritable();
+      return;
+    case SpliceTurn::WriteError:
+      d->spliceWriteFailed(t.err);
+      return;
+    case SpliceTurn::Eof:
+    case SpliceTurn::ReadError:
       set(ReadDone);
-      handler_->onReadEnd(*this, err); // 0 = FIN; everything before it was delivered
+      handler_->onReadEnd(*this, t.err); // 0 = FIN; everything before it was delivered
+      return;
+    case SpliceTurn::NoPipe: // out of descriptors: carry on through the buffer pool
+      clear(Splicing);
+      bump(loop_.stats().spliceFallbacks);
+      arm();
       return;
     }
-    givePipe();
-    if (has(WantRead))
-      arm();
   }
 
   void onConnected(int res) {
@@ -912,8 +889,6 @@ void UringLoop::rearmStarved(bool force) {
 }
 
 SendQueue* UringLoop::takeSendQueue() { return sendQueues_.take(); }
-
-uint16_t UringLoop::takePipe() { return pipes_.take(otherSyscalls_); }
 
 void UringLoop::givePipe(uint16_t i) { pipes_.give(i, otherSyscalls_); }
 

@@ -68,9 +68,9 @@ public:
   SendQueue* takeSendQueue();
   void giveSendQueue(SendQueue* s);
   PipePool& pipes() { return pipes_; }
-  uint16_t takePipe(); // PipePool::kNone when none can be had
   void givePipe(uint16_t i);
   void countSyscall() override { ++otherSyscalls_; }
+  void countSyscalls(uint64_t n) { otherSyscalls_ += n; }
   void writeFile(int fd, const iovec* iov, unsigned count, FileWriteHandler& h) override;
 
 private:

@@ -94,7 +94,7 @@ void TcpSession::onConnect(io::Stream& s, int err) {
   if (bits_ & ClientDone)
     upstream_->shutdownWrite(); // the client's FIN came meanwhile
   // Plain TCP both ways: the kernel moves the bytes (splice through a pipe), they never come up
-  // to user space. TLS on either side, the epoll backend or `io.splice: false`: buffers.
+  // to user space. TLS on either side or `io.splice: false`: buffers.
   if (!(bits_ & ClientDone) && client_->spliceTo(*upstream_))
     upstream_->spliceTo(*client_);
   // The client is read only once the upstream is there: nothing piles up meanwhile, and a

@@ -1,5 +1,5 @@
-// Splice relays (Stream::spliceTo) on the io_uring loop: two streams relay to each other as
-// an L4 session does; the test's own thread is the client and the server at the far ends.
+// Splice relays (Stream::spliceTo) on the io_uring and the epoll loop: two streams relay to each
+// other as an L4 session does; the test's own thread is the client and the server at the far ends.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "io/epoll_loop.h"
 #include "io/probe.h"
 #include "io/uring_loop.h"
 
@@ -25,7 +26,7 @@ namespace {
 // What net::TcpSession does, reduced: buffers or spliced bytes go to the other stream, a FIN
 // is passed on, a failure closes both.
 struct Relay final : StreamHandler, TickHandler {
-  UringLoop* loop = nullptr;
+  Loop* loop = nullptr;
   Stream* a = nullptr;
   Stream* b = nullptr;
   std::atomic<bool>* done = nullptr;
@@ -123,11 +124,27 @@ std::string talk(int fd, const std::vector<char>& out, std::vector<char>& in) {
   return err;
 }
 
-struct SpliceTest : ::testing::Test {
-  std::unique_ptr<UringLoop> loop;
+// The parameter: which backend ("io_uring" or "epoll").
+struct SpliceTest : ::testing::TestWithParam<const char*> {
+  std::unique_ptr<Loop> loop;
+  PipePool* pipes = nullptr;
   int client[2] = {-1, -1};   // {client, proxy's client side}
   int upstream[2] = {-1, -1}; // {server, proxy's upstream side}
   void SetUp() override {
+    tcpPair(client);
+    tcpPair(upstream);
+    if (std::strcmp(GetParam(), "epoll") == 0) {
+      EpollOptions o;
+      o.bufferCount = 64;
+      o.pipeBytes = 64 * 1024;
+      auto r = EpollLoop::create(o);
+      ASSERT_TRUE(r.ok()) << r.error().what;
+      pipes = &r.value()->pipes();
+      loop.reset(r.value());
+      for (int fd : {client[1], upstream[1]}) // the epoll backend's sockets are non-blocking
+        fcntl(fd, F_SETFL, O_NONBLOCK);
+      return;
+    }
     if (!probe().ok)
       GTEST_SKIP() << probe().why;
     UringOptions o;
@@ -136,9 +153,8 @@ struct SpliceTest : ::testing::Test {
     o.pipeBytes = 64 * 1024;
     auto r = UringLoop::create(o);
     ASSERT_TRUE(r.ok()) << r.error().what;
+    pipes = &r.value()->pipes();
     loop.reset(r.value());
-    tcpPair(client);
-    tcpPair(upstream);
   }
   void TearDown() override {
     for (int fd : {client[0], upstream[0]})
@@ -198,19 +214,19 @@ struct SpliceTest : ::testing::Test {
       EXPECT_EQ(h.spliced, 0u);
       EXPECT_EQ(h.viaBuffers, up + down);
     }
-    EXPECT_EQ(loop->pipes().inUse(), 0u) << "a pipe was not given back";
-    EXPECT_EQ(loop->buffers().freeCount(), 64u) << "a buffer was not given back";
+    EXPECT_EQ(pipes->inUse(), 0u) << "a pipe was not given back";
+    EXPECT_EQ(loop->stats().buffersFree.load(), 64u) << "a buffer was not given back";
   }
 };
 
-TEST_F(SpliceTest, BytesGoBothWaysThroughPipesAndFinsFollowThem) {
+TEST_P(SpliceTest, BytesGoBothWaysThroughPipesAndFinsFollowThem) {
   Relay h;
   relay(h, 3 * 1024 * 1024 + 12345, 2 * 1024 * 1024 + 777, true);
   EXPECT_EQ(loop->stats().spliceFallbacks.load(), 0u);
 }
 
 // Out of descriptors for a pipe: each direction goes back to the buffer pool, nothing lost.
-TEST_F(SpliceTest, WithoutPipesTheRelayFallsBackToBuffers) {
+TEST_P(SpliceTest, WithoutPipesTheRelayFallsBackToBuffers) {
   rlimit old{};
   ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &old), 0);
   const int lowest = dup(0); // the next descriptor number: make it the limit
@@ -226,7 +242,7 @@ TEST_F(SpliceTest, WithoutPipesTheRelayFallsBackToBuffers) {
 }
 
 // Bytes written to the upstream before splicing starts (a peeked ClientHello) go out first.
-TEST_F(SpliceTest, BytesWrittenBeforeSplicingGoFirst) {
+TEST_P(SpliceTest, BytesWrittenBeforeSplicingGoFirst) {
   struct Heap final : BufferPool {
     std::vector<char> bytes;
     void release(uint32_t) override {}
@@ -283,6 +299,11 @@ TEST_F(SpliceTest, BytesWrittenBeforeSplicingGoFirst) {
     loop->run();
   EXPECT_EQ(h.closed, 2);
 }
+
+INSTANTIATE_TEST_SUITE_P(Backends, SpliceTest, ::testing::Values("io_uring", "epoll"),
+                         [](const auto& i) {
+                           return std::string(i.param) == "epoll" ? "Epoll" : "Uring";
+                         });
 
 } // namespace
 } // namespace ringway::io
