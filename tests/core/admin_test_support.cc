@@ -293,56 +293,6 @@ HttpResponse get(const std::string& address, std::string_view path, std::string_
   return httpExchange(address, req);
 }
 
-// ---- Prometheus text ----
-
-std::optional<double> sample(const std::string& text, const std::string& series) {
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.size() > series.size() && line.compare(0, series.size(), series) == 0 &&
-        line[series.size()] == ' ')
-      return std::stod(line.substr(series.size() + 1));
-  }
-  return std::nullopt;
-}
-
-double sumOf(const std::string& text, const std::string& name,
-             const std::vector<std::string>& labels) {
-  std::istringstream in(text);
-  std::string line;
-  double sum = 0;
-  while (std::getline(in, line)) {
-    if (line.empty() || line[0] == '#')
-      continue;
-    const auto end = line.find_first_of("{ ");
-    if (end == std::string::npos || line.compare(0, end, name) != 0 || end != name.size())
-      continue;
-    const auto space = line.rfind(' ');
-    const std::string labelPart = line.substr(end, space - end);
-    bool all = true;
-    for (const auto& l : labels)
-      all = all && labelPart.find(l) != std::string::npos;
-    if (all)
-      sum += std::stod(line.substr(space + 1));
-  }
-  return sum;
-}
-
-std::map<std::string, std::string> familyTypes(const std::string& text) {
-  std::map<std::string, std::string> out;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("# TYPE ", 0) != 0)
-      continue;
-    std::istringstream f(line.substr(7));
-    std::string name, type;
-    f >> name >> type;
-    out[name] = type;
-  }
-  return out;
-}
-
 // ---- echo backend ----
 
 EchoBackend::EchoBackend() {

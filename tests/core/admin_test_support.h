@@ -18,6 +18,7 @@
 #include "core/admin_server.h"
 #include "core/server.h"
 #include "io/probe.h"
+#include "support/prometheus_text.h"
 
 namespace ringway::core::test {
 
@@ -68,16 +69,11 @@ HttpResponse httpExchange(const std::string& address, std::string_view request,
 HttpResponse get(const std::string& address, std::string_view path,
                  std::string_view method = "GET");
 
-// ---- Prometheus text ----
+// ---- Prometheus text (tests/support/prometheus_text.h) ----
 
-// Sample value for an exact series, e.g. `ringway_downstream_connections_total{listener="a"}`;
-// nullopt when absent.
-std::optional<double> sample(const std::string& metricsText, const std::string& series);
-// Sum of every sample of `name` whose label set contains all of `labels` ("k=\"v\"" pieces).
-double sumOf(const std::string& metricsText, const std::string& name,
-             const std::vector<std::string>& labels = {});
-// Family names from the "# TYPE name type" lines.
-std::map<std::string, std::string> familyTypes(const std::string& metricsText);
+using testsupport::familyTypes;
+using testsupport::sample;
+using testsupport::sumOf;
 
 // ---- echo backend ----
 

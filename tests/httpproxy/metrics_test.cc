@@ -18,6 +18,7 @@
 #include "core/server.h"
 #include "httpproxy/support.h"
 #include "io/probe.h"
+#include "support/prometheus_text.h"
 
 namespace ringway::httptest {
 namespace {
@@ -57,40 +58,9 @@ clusters:
   - { name: dead, endpoints: [ { address: "127.0.0.1:{DEAD}" } ], connect_timeout: 300ms }
 )";
 
-// One scrape, as "series -> value" (series exactly as written, labels included).
-struct Scrape {
-  std::string text;
-  std::map<std::string, double> values;
-  std::vector<std::string> order;  // series in the order they came
-
-  explicit Scrape(std::string t) : text(std::move(t)) {
-    std::istringstream in(text);
-    std::string line;
-    while (std::getline(in, line)) {
-      if (line.empty() || line[0] == '#') continue;
-      const std::size_t sp = line.rfind(' ');
-      if (sp == std::string::npos) continue;
-      const std::string series = line.substr(0, sp);
-      values[series] = std::strtod(line.c_str() + sp + 1, nullptr);
-      order.push_back(series);
-    }
-  }
-  // The value of an exact series; -1 when absent (no counter here is ever negative).
-  double at(const std::string& series) const {
-    const auto it = values.find(series);
-    return it == values.end() ? -1 : it->second;
-  }
-  // Sum over the series of `name` (no suffix matching) whose labels contain every piece.
-  double sum(const std::string& name, const std::vector<std::string>& pieces = {}) const {
-    double s = 0;
-    for (const auto& [series, v] : values) {
-      if (series.compare(0, name.size() + 1, name + "{") != 0 && series != name) continue;
-      bool all = true;
-      for (const std::string& p : pieces) all = all && series.find(p) != std::string::npos;
-      if (all) s += v;
-    }
-    return s;
-  }
+// One scrape (tests/support/prometheus_text.h), plus the histogram check these tests share.
+struct Scrape : testsupport::Scrape {
+  using testsupport::Scrape::Scrape;
   // Checks one histogram series (labels as in the exposition, without le): cumulative
   // buckets never decrease, +Inf equals _count, and _count is `count`; _sum > 0 when count > 0.
   void expectHistogram(const std::string& name, const std::string& labels, double count) const {
