@@ -227,6 +227,11 @@ TEST_P(SpliceTest, BytesGoBothWaysThroughPipesAndFinsFollowThem) {
 
 // Out of descriptors for a pipe: each direction goes back to the buffer pool, nothing lost.
 TEST_P(SpliceTest, WithoutPipesTheRelayFallsBackToBuffers) {
+#if defined(__SANITIZE_ADDRESS__)
+  // UBSan's vptr check tests memory through a pipe of its own: with no descriptor left it
+  // reports every virtual call as invalid (seen: "object has invalid vptr").
+  GTEST_SKIP() << "leaves no descriptor, which the sanitizers' own checks need";
+#endif
   rlimit old{};
   ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &old), 0);
   const int lowest = dup(0); // the next descriptor number: make it the limit
