@@ -6,9 +6,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 
 #include <cctype>
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -403,10 +405,13 @@ TempPki::~TempPki() {
   (void)rc;
 }
 
-bool tlsHandshake(const std::string& address, const std::string& sni, bool verify) {
+::testing::AssertionResult tlsHandshake(const std::string& address, const std::string& sni,
+                                        bool verify) {
+  errno = 0;
   const int fd = connectTo(address);
   if (fd < 0)
-    return false;
+    return ::testing::AssertionFailure()
+           << "connect to " << address << ": " << std::strerror(errno);
   timeval tv{5, 0}; // a deadline, not a speed check
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
@@ -416,7 +421,21 @@ bool tlsHandshake(const std::string& address, const std::string& sni, bool verif
   SSL* ssl = SSL_new(ctx);
   SSL_set_fd(ssl, fd);
   SSL_set_tlsext_host_name(ssl, sni.c_str());
-  const bool ok = SSL_connect(ssl) == 1;
+  errno = 0;
+  const int rc = SSL_connect(ssl);
+  const bool ok = rc == 1;
+  std::string why;
+  if (!ok) {
+    const int err = errno;
+    why = "TLS handshake with " + address + " failed: SSL_get_error " +
+          std::to_string(SSL_get_error(ssl, rc)) + ", errno " + std::to_string(err) + " (" +
+          std::strerror(err) + ")";
+    char text[256];
+    while (const unsigned long e = ERR_get_error()) {
+      ERR_error_string_n(e, text, sizeof text);
+      why += std::string(", ") + text;
+    }
+  }
   if (ok) {
     // close_notify, FIN, then read until the proxy closes: an orderly end, so the test does
     // not depend on how the proxy treats an RST (unread session tickets) after close_notify.
@@ -429,7 +448,9 @@ bool tlsHandshake(const std::string& address, const std::string& sni, bool verif
   SSL_free(ssl);
   SSL_CTX_free(ctx);
   ::close(fd);
-  return ok;
+  if (!ok)
+    return ::testing::AssertionFailure() << why;
+  return ::testing::AssertionSuccess() << "TLS handshake with " << address << " completed";
 }
 
 bool waitFor(const std::function<bool()>& cond, std::chrono::milliseconds limit) {

@@ -15,6 +15,8 @@
 #include <variant>
 #include <vector>
 
+#include <gtest/gtest.h>
+
 #include "core/admin_server.h"
 #include "core/server.h"
 #include "io/probe.h"
@@ -121,8 +123,10 @@ struct TempPki {
 
 // A TLS client handshake over a fresh connection to address, then an orderly close. With
 // verify, the client checks the certificate against an empty trust store, so it rejects it
-// and sends the server a fatal alert (unknown CA). True when the handshake completed.
-bool tlsHandshake(const std::string& address, const std::string& sni, bool verify = false);
+// and sends the server a fatal alert (unknown CA). Success when the handshake completed; a
+// failure says how it ended (connect errno, SSL_get_error, errno, OpenSSL's error queue).
+::testing::AssertionResult tlsHandshake(const std::string& address, const std::string& sni,
+                                        bool verify = false);
 
 bool waitFor(const std::function<bool()>& cond,
              std::chrono::milliseconds limit = std::chrono::seconds(10));
