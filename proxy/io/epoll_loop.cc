@@ -2,8 +2,6 @@
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <pthread.h>
-#include <signal.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
@@ -540,14 +538,8 @@ Result<EpollLoop*> EpollLoop::create(const EpollOptions& opt) {
     return Error{errno, "epoll_ctl"};
   l->pool_ = std::make_unique<HeapBufferPool>(opt.bufferCount, opt.bufferSize);
   l->updateNow();
-  if (opt.splice) {
-    // splice(2) into a socket the peer has reset raises SIGPIPE (it has no MSG_NOSIGNAL); the
-    // binary ignores it, and a server embedded elsewhere must not die of it either.
-    sigset_t pipe;
-    sigemptyset(&pipe);
-    sigaddset(&pipe, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &pipe, nullptr);
-  }
+  if (opt.splice)
+    blockSigpipe();
   return l.release();
 }
 

@@ -2,6 +2,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -164,6 +166,13 @@ SpliceTurn spliceTurn(int src, int dst, PipePool& pool, uint16_t& pipe, bool rea
   }
   givePipe(); // empty here
   return t;
+}
+
+void blockSigpipe() {
+  sigset_t pipe;
+  sigemptyset(&pipe);
+  sigaddset(&pipe, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe, nullptr);
 }
 
 uint64_t monotonicMs() {

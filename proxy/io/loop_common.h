@@ -97,6 +97,10 @@ struct SpliceTurn {
 // with a FIN pending reads on instead. Adds the syscalls it makes to `syscalls`.
 SpliceTurn spliceTurn(int src, int dst, PipePool& pool, uint16_t& pipe, bool read,
                       bool shortMeansDrained, unsigned maxReads, uint64_t& syscalls);
+// splice(2) into a socket the peer has reset raises SIGPIPE (it has no MSG_NOSIGNAL): the
+// binary ignores it, and a loop embedded elsewhere (the tests) must not die of it either, so
+// a loop that splices blocks it on its own thread.
+void blockSigpipe();
 
 // CLOCK_MONOTONIC_COARSE in milliseconds (vDSO: no syscall); loops read it once per turn.
 uint64_t monotonicMs();

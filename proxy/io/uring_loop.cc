@@ -4,8 +4,6 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
-#include <pthread.h>
-#include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -784,14 +782,8 @@ Result<UringLoop*> UringLoop::create(const UringOptions& opt) {
   if (l->wakeFd_ < 0)
     return Error{errno, "eventfd"};
   l->updateNow();
-  if (opt.splice) {
-    // splice(2) into a socket the peer has reset raises SIGPIPE (it has no MSG_NOSIGNAL); the
-    // binary ignores it, and a server embedded elsewhere must not die of it either.
-    sigset_t pipe;
-    sigemptyset(&pipe);
-    sigaddset(&pipe, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &pipe, nullptr);
-  }
+  if (opt.splice)
+    blockSigpipe();
   return l.release();
 }
 
