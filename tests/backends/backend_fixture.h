@@ -14,7 +14,7 @@
 
 #include "integration/proxy_process.h"
 #include "integration/support.h"
-#include "io/probe.h"
+#include "support/uring_probe.h"
 
 namespace ringway::itest {
 
@@ -29,7 +29,7 @@ class BackendTest : public ::testing::TestWithParam<std::string> {
  protected:
   const std::string& backend() const { return GetParam(); }
   // io_uring where the kernel (or seccomp) refuses it: skip with the probe's reason.
-  bool unavailable() const { return backend() == "io_uring" && !io::probe().ok; }
+  bool unavailable() const { return backend() == "io_uring" && !testsupport::uringProbe().ok; }
   // Starts ringway on pc with --backend; "" or why it failed. Checks the log names the backend.
   std::string start(ProxyProcess& p, const ProxyConfig& pc,
                     std::vector<std::string> extraArgs = {}) const {
@@ -58,7 +58,8 @@ class BackendTest : public ::testing::TestWithParam<std::string> {
 
 #define SKIP_IF_UNAVAILABLE()                                                        \
   do {                                                                               \
-    if (unavailable()) GTEST_SKIP() << "io_uring unavailable: " << io::probe().why;  \
+    if (unavailable())                                                               \
+      GTEST_SKIP() << "io_uring unavailable: " << testsupport::uringProbe().why;     \
   } while (0)
 
 inline std::string backendName(const ::testing::TestParamInfo<std::string>& i) {

@@ -24,7 +24,7 @@ namespace ht = ringway::httptest;
 class HttpBackend : public BackendTest {
  protected:
   void SetUp() override {
-    if (unavailable()) GTEST_SKIP() << "io_uring unavailable: " << io::probe().why;
+    if (unavailable()) GTEST_SKIP() << "io_uring unavailable: " << testsupport::uringProbe().why;
     std::string yaml = ht::replaceAll(ht::ProxyYaml, "{UP}", upstream_.address());
     yaml = ht::replaceAll(yaml, "{DEAD}", std::to_string(ht::unusedPort()));
     yaml = ht::replaceAll(yaml, "{BACKEND}", backend());

@@ -18,6 +18,7 @@
 #include <stdexcept>
 
 #include "config/loader.h"
+#include "support/eintr.h"
 
 namespace ringway::core::test {
 
@@ -421,8 +422,7 @@ TempPki::~TempPki() {
   SSL* ssl = SSL_new(ctx);
   SSL_set_fd(ssl, fd);
   SSL_set_tlsext_host_name(ssl, sni.c_str());
-  errno = 0;
-  const int rc = SSL_connect(ssl);
+  const int rc = testsupport::sslRetryEintr(ssl, [&] { return SSL_connect(ssl); });
   const bool ok = rc == 1;
   std::string why;
   if (!ok) {
@@ -442,7 +442,7 @@ TempPki::~TempPki() {
     SSL_shutdown(ssl);
     ::shutdown(fd, SHUT_WR);
     char b[4096];
-    while (::recv(fd, b, sizeof b, 0) > 0) {
+    while (testsupport::retryEintr([&] { return ::recv(fd, b, sizeof b, 0); }) > 0) {
     }
   }
   SSL_free(ssl);

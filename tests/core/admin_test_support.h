@@ -19,15 +19,15 @@
 
 #include "core/admin_server.h"
 #include "core/server.h"
-#include "io/probe.h"
 #include "support/prometheus_text.h"
+#include "support/uring_probe.h"
 
 namespace ringway::core::test {
 
 #define REQUIRE_URING()                                                                            \
   do {                                                                                             \
-    if (!::ringway::io::probe().ok)                                                                \
-      GTEST_SKIP() << ::ringway::io::probe().why;                                                  \
+    if (!::ringway::testsupport::uringProbe().ok)                                                  \
+      GTEST_SKIP() << ::ringway::testsupport::uringProbe().why;                                    \
   } while (0)
 
 // ---- JSON (enough for /workers, /config and the Grafana dashboard) ----

@@ -12,6 +12,7 @@
 #include <ctime>
 
 #include "admin_test_support.h"
+#include "support/eintr.h"
 
 namespace ringway::core::test {
 namespace {
@@ -53,12 +54,13 @@ SSL_SESSION* handshakeSession(const std::string& address, SSL_SESSION* resume, i
   if (resume != nullptr)
     SSL_set_session(ssl, resume);
   SSL_SESSION* out = nullptr;
-  if (SSL_connect(ssl) == 1) {
+  if (testsupport::sslRetryEintr(ssl, [&] { return SSL_connect(ssl); }) == 1) {
     *resumed = SSL_session_reused(ssl) == 1;
     char echo[4];
-    if (SSL_write(ssl, "ping", 4) == 4) {
+    if (testsupport::sslRetryEintr(ssl, [&] { return SSL_write(ssl, "ping", 4); }) == 4) {
       for (int got = 0; got < 4;) {
-        const int n = SSL_read(ssl, echo + got, 4 - got);
+        const int n =
+            testsupport::sslRetryEintr(ssl, [&] { return SSL_read(ssl, echo + got, 4 - got); });
         if (n <= 0)
           break;
         got += n;
@@ -68,7 +70,8 @@ SSL_SESSION* handshakeSession(const std::string& address, SSL_SESSION* resume, i
     SSL_set_shutdown(ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
     ::shutdown(fd, SHUT_WR);
     char b[256];
-    while (::recv(fd, b, sizeof b, 0) > 0) { // until the proxy closes
+    while (testsupport::retryEintr([&] { return ::recv(fd, b, sizeof b, 0); }) > 0) {
+      // until the proxy closes
     }
   }
   SSL_free(ssl);

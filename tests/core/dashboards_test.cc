@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "admin_test_support.h"
+#include "support/eintr.h"
 
 namespace ringway::core::test {
 namespace {
@@ -71,13 +72,14 @@ void brokenTlsSession(const std::string& address) {
   SSL* ssl = SSL_new(ctx);
   SSL_set_fd(ssl, fd);
   SSL_set_tlsext_host_name(ssl, "dump.test");
-  EXPECT_EQ(SSL_connect(ssl), 1);
+  EXPECT_EQ(testsupport::sslRetryEintr(ssl, [&] { return SSL_connect(ssl); }), 1);
   const char garbage[] = "\x17\x03\x03\x00\x20"
                          "0123456789abcdef0123456789abcdef"; // application data, not encrypted
-  EXPECT_EQ(::send(fd, garbage, sizeof garbage - 1, MSG_NOSIGNAL),
+  EXPECT_EQ(testsupport::retryEintr(
+                [&] { return ::send(fd, garbage, sizeof garbage - 1, MSG_NOSIGNAL); }),
             static_cast<ssize_t>(sizeof garbage - 1));
   char b[4096];
-  while (::recv(fd, b, sizeof b, 0) > 0) {
+  while (testsupport::retryEintr([&] { return ::recv(fd, b, sizeof b, 0); }) > 0) {
   }
   SSL_free(ssl);
   SSL_CTX_free(ctx);

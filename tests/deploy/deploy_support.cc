@@ -19,6 +19,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include "support/eintr.h"
+
 namespace ringway::deploytest {
 
 namespace {
@@ -193,19 +195,22 @@ int httpStatus(const std::string& addr, const std::string& path, std::string* bo
   timeval tv{5, 0}; // a deadline: a hang becomes a failure
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
+  // SO_SNDTIMEO makes connect end at an interruption, not restart (support/eintr.h).
+  if (testsupport::retryEintr(
+          [&] { return ::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa); }) != 0) {
     ::close(fd);
     return -1;
   }
   const std::string req = "GET " + path + " HTTP/1.0\r\nHost: " + addr + "\r\n\r\n";
-  if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) {
+  if (testsupport::retryEintr([&] { return ::send(fd, req.data(), req.size(), MSG_NOSIGNAL); }) !=
+      static_cast<ssize_t>(req.size())) {
     ::close(fd);
     return -1;
   }
   std::string resp;
   char buf[4096];
   for (;;) {
-    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    const ssize_t n = testsupport::retryEintr([&] { return ::recv(fd, buf, sizeof buf, 0); });
     if (n <= 0)
       break;
     resp.append(buf, static_cast<size_t>(n));

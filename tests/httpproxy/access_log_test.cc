@@ -207,8 +207,8 @@ std::string yamlWith(const std::string& accessLog) {
 class AccessLogTest : public ::testing::TestWithParam<std::string> {
 protected:
   void start(const std::string& format, const std::string& file = "") {
-    if (GetParam() == "io_uring" && !io::probe().ok)
-      GTEST_SKIP() << io::probe().why;
+    if (GetParam() == "io_uring" && !testsupport::uringProbe().ok)
+      GTEST_SKIP() << testsupport::uringProbe().why;
     path_ = file.empty() ? dir_.path() + "/access.log" : file;
     std::string yaml = yamlWith("{ path: \"" + path_ + "\", format: " + format + " }");
     yaml = replaceAll(yaml, "{UP}", upstream_.address());

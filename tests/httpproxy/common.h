@@ -6,7 +6,7 @@
 #include <string>
 
 #include "httpproxy/support.h"
-#include "io/probe.h"
+#include "support/uring_probe.h"
 
 namespace ringway::httptest {
 
@@ -63,7 +63,8 @@ clusters:
 class HttpProxyTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    if (GetParam() == "io_uring" && !io::probe().ok) GTEST_SKIP() << io::probe().why;
+    if (GetParam() == "io_uring" && !testsupport::uringProbe().ok)
+      GTEST_SKIP() << testsupport::uringProbe().why;
     std::string yaml = replaceAll(ProxyYaml, "{UP}", upstream_.address());
     yaml = replaceAll(yaml, "{DEAD}", std::to_string(unusedPort()));
     proxy_ = std::make_unique<Proxy>(yaml, GetParam());

@@ -17,8 +17,8 @@
 #include "core/admin_server.h"
 #include "core/server.h"
 #include "httpproxy/support.h"
-#include "io/probe.h"
 #include "support/prometheus_text.h"
+#include "support/uring_probe.h"
 
 namespace ringway::httptest {
 namespace {
@@ -89,7 +89,8 @@ struct Scrape : testsupport::Scrape {
 class HttpMetrics : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    if (GetParam() == "io_uring" && !io::probe().ok) GTEST_SKIP() << io::probe().why;
+    if (GetParam() == "io_uring" && !testsupport::uringProbe().ok)
+      GTEST_SKIP() << testsupport::uringProbe().why;
     std::string yaml = replaceAll(MetricsYaml, "{UP}", upstream_.address());
     yaml = replaceAll(yaml, "{DEAD}", std::to_string(unusedPort()));
     proxy_ = std::make_unique<Proxy>(yaml, GetParam());

@@ -13,6 +13,7 @@
 
 #include "integration/proxy_process.h"
 #include "integration/support.h"
+#include "support/eintr.h"
 
 namespace ringway::itest {
 namespace {
@@ -204,7 +205,8 @@ TEST_P(Emfile, ExistingConnectionsKeepWorkingAndAcceptsResume) {
               static_cast<ssize_t>(req.size()));
     std::string got;
     char buf[512];
-    for (ssize_t n; (n = ::recv(a.get(), buf, sizeof buf, 0)) > 0;)
+    for (ssize_t n;
+         (n = testsupport::retryEintr([&] { return ::recv(a.get(), buf, sizeof buf, 0); })) > 0;)
       got.append(buf, static_cast<std::size_t>(n));
     EXPECT_THAT(got, ::testing::StartsWith("HTTP/1.1 200")) << proxy.logTail();
   }

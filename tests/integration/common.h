@@ -7,7 +7,7 @@
 #include <functional>
 #include <string>
 
-#include "io/probe.h"
+#include "support/uring_probe.h"
 
 namespace ringway::itest {
 
@@ -21,8 +21,8 @@ using Ms = std::chrono::milliseconds;
 // Every test that needs io_uring starts with this.
 #define REQUIRE_URING()                                                                            \
   do {                                                                                             \
-    if (!::ringway::io::probe().ok)                                                                \
-      GTEST_SKIP() << ::ringway::io::probe().why;                                                  \
+    if (!::ringway::testsupport::uringProbe().ok)                                                  \
+      GTEST_SKIP() << ::ringway::testsupport::uringProbe().why;                                    \
   } while (0)
 
 // True under ASan/UBSan/TSan builds: tests shrink their volumes so `make sanitize` stays quick.

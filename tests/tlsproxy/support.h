@@ -15,9 +15,9 @@
 #include <thread>
 #include <vector>
 
-#include "io/probe.h"
 #include "net/listener_stats.h"
 #include "support/pki.h"
+#include "support/uring_probe.h"
 
 namespace ringway::core {
 class Server;
@@ -33,10 +33,10 @@ using Ms = std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
 
 // Each test runs on both backends; io_uring ones skip where the kernel has none.
-#define REQUIRE_BACKEND(backend)                                          \
-  do {                                                                    \
-    if (std::string(backend) == "io_uring" && !::ringway::io::probe().ok) \
-      GTEST_SKIP() << ::ringway::io::probe().why;                         \
+#define REQUIRE_BACKEND(backend)                                                                   \
+  do {                                                                                             \
+    if (std::string(backend) == "io_uring" && !::ringway::testsupport::uringProbe().ok)            \
+      GTEST_SKIP() << ::ringway::testsupport::uringProbe().why;                                    \
   } while (0)
 
 class Deadline {
