@@ -1,133 +1,17 @@
 #include "deploy/deploy_support.h"
 
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <netinet/in.h>
-#include <signal.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <sys/time.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <cstdlib>
-#include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <sstream>
-#include <stdexcept>
-#include <thread>
 
 #include "support/eintr.h"
 
 namespace ringway::deploytest {
-
-namespace {
-
-int decodeStatus(int st) {
-  if (WIFEXITED(st))
-    return WEXITSTATUS(st);
-  if (WIFSIGNALED(st))
-    return 128 + WTERMSIG(st);
-  return -1;
-}
-
-// fork + exec; between the two only async-signal-safe calls (all strings prepared before).
-pid_t spawn(const std::string& path, const std::vector<std::string>& args,
-            const std::vector<std::string>& env, const std::string& outPath, bool searchPath) {
-  std::vector<char*> argv;
-  for (const auto& a : args)
-    argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  std::vector<std::string> envStrings;
-  for (char** e = environ; *e != nullptr; ++e) { // env overrides what is inherited
-    const std::string inherited(*e);
-    const std::string key = inherited.substr(0, inherited.find('=') + 1);
-    bool overridden = false;
-    for (const auto& v : env)
-      overridden = overridden || v.compare(0, key.size(), key) == 0;
-    if (!overridden)
-      envStrings.push_back(inherited);
-  }
-  envStrings.insert(envStrings.end(), env.begin(), env.end());
-  std::vector<char*> envp;
-  for (auto& e : envStrings)
-    envp.push_back(e.data());
-  envp.push_back(nullptr);
-  const pid_t pid = ::fork();
-  if (pid < 0)
-    throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
-  if (pid == 0) {
-    const int out = ::open(outPath.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0644);
-    if (out < 0)
-      ::_exit(126);
-    ::dup2(out, STDOUT_FILENO);
-    ::dup2(out, STDERR_FILENO);
-    const int devnull = ::open("/dev/null", O_RDONLY);
-    if (devnull >= 0)
-      ::dup2(devnull, STDIN_FILENO);
-    ::syscall(SYS_close_range, 3U, ~0U, 0U);
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    if (searchPath) {
-      ::execvpe(path.c_str(), argv.data(), envp.data());
-    } else {
-      ::execve(path.c_str(), argv.data(), envp.data());
-    }
-    ::_exit(127);
-  }
-  return pid;
-}
-
-// waitpid with a deadline; SIGKILL at the deadline. Returns the exit code or -1.
-int reap(pid_t pid, Ms limit, bool kill) {
-  const auto end = std::chrono::steady_clock::now() + limit;
-  int st = 0;
-  for (;;) {
-    if (::waitpid(pid, &st, WNOHANG) == pid)
-      return decodeStatus(st);
-    if (std::chrono::steady_clock::now() >= end) {
-      if (!kill)
-        return -2;
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, &st, 0);
-      return -1;
-    }
-    std::this_thread::sleep_for(Ms(10));
-  }
-}
-
-} // namespace
-
-TempDir::TempDir() {
-  const char* base = std::getenv("TMPDIR");
-  std::string tmpl =
-      std::string(base != nullptr && *base ? base : "/tmp") + "/ringway-deploy-XXXXXX";
-  if (::mkdtemp(tmpl.data()) == nullptr)
-    throw std::runtime_error(std::string("mkdtemp: ") + std::strerror(errno));
-  path_ = tmpl;
-}
-
-TempDir::~TempDir() {
-  std::error_code ec;
-  std::filesystem::remove_all(path_, ec);
-}
-
-std::string TempDir::write(const std::string& name, const std::string& content) const {
-  const std::string p = path_ + "/" + name;
-  std::ofstream f(p, std::ios::binary | std::ios::trunc);
-  f << content;
-  return p;
-}
-
-std::string readFile(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
 
 std::string sourcePath(const std::string& rel) {
   return std::string(RINGWAY_SOURCE_DIR) + "/" + rel;
@@ -135,11 +19,13 @@ std::string sourcePath(const std::string& rel) {
 
 CommandResult runCommand(const std::vector<std::string>& argv, Ms limit) {
   TempDir dir;
-  const std::string out = dir.path() + "/out";
-  const pid_t pid = spawn(argv.at(0), argv, {}, out, true);
+  testsupport::SpawnOptions o;
+  o.outPath = dir.path() + "/out";
+  o.searchPath = true;
+  const pid_t pid = testsupport::spawn(argv, o);
   CommandResult r;
-  r.exitCode = reap(pid, limit, true);
-  r.output = readFile(out);
+  r.exitCode = testsupport::reapWithin(pid, limit, true);
+  r.output = readFile(o.outPath);
   return r;
 }
 
@@ -156,16 +42,19 @@ bool haveCommand(const std::string& name) {
 Ringway::Ringway(const std::vector<std::string>& args, const std::vector<std::string>& env) {
   std::vector<std::string> argv{RINGWAY_BINARY};
   argv.insert(argv.end(), args.begin(), args.end());
-  pid_ = spawn(RINGWAY_BINARY, argv, env, dir_.path() + "/stderr", false);
+  testsupport::SpawnOptions o;
+  o.outPath = dir_.path() + "/stderr";
+  o.env = env;
+  pid_ = testsupport::spawn(argv, o);
 }
 
 Ringway::~Ringway() {
   if (pid_ > 0 && !reaped_)
-    reap(pid_, Ms(0), true);
+    testsupport::reapWithin(pid_, Ms(0), true);
 }
 
 int Ringway::waitExit(Ms limit) {
-  const int rc = reap(pid_, limit, false);
+  const int rc = testsupport::reapWithin(pid_, limit, false);
   if (rc != -2)
     reaped_ = true;
   return rc == -2 ? -1 : rc;

@@ -7,25 +7,18 @@
 #include <string>
 #include <vector>
 
+#include "support/process.h"
+
 namespace ringway::deploytest {
 
 using Ms = std::chrono::milliseconds;
 
 // A private directory under $TMPDIR (or /tmp), removed with its files on destruction.
-class TempDir {
-public:
-  TempDir();
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-  std::string write(const std::string& name, const std::string& content) const;
-
-private:
-  std::string path_;
+struct TempDir : testsupport::TempDir {
+  TempDir() : testsupport::TempDir("ringway-deploy") {}
 };
 
-std::string readFile(const std::string& path);
+using testsupport::readFile;
 std::string sourcePath(const std::string& rel); // RINGWAY_SOURCE_DIR/rel
 
 struct CommandResult {

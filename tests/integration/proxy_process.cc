@@ -1,40 +1,20 @@
 #include "integration/proxy_process.h"
 
 #include <dirent.h>
-#include <fcntl.h>
 #include <signal.h>
-#include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <cstdlib>
-#include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <sstream>
-#include <stdexcept>
 #include <thread>
 
 namespace ringway::itest {
 
 namespace {
 
-std::string readFile(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-int decodeStatus(int st) {
-  if (WIFEXITED(st))
-    return WEXITSTATUS(st);
-  if (WIFSIGNALED(st))
-    return 128 + WTERMSIG(st);
-  return -1;
-}
+using testsupport::decodeStatus;
+using testsupport::readFile;
 
 // RINGWAY_IT_BINARY overrides the binary under test (e.g. an older build, to check that a
 // test catches a bug).
@@ -46,95 +26,21 @@ const char* binaryPath() {
   return path.c_str();
 }
 
-// fork + exec with stdout/stderr to files and an optional RLIMIT_NOFILE. Everything the child
-// needs is prepared before fork: between fork and exec it makes only async-signal-safe calls.
+// The binary under test with args, stdout and stderr to files (testsupport::spawn).
 pid_t spawn(const std::vector<std::string>& args, const std::string& outPath,
             const std::string& errPath, std::optional<rlim_t> nofile,
             const std::vector<std::string>& env = {}) {
-  // The environment: ours, with `env` replacing variables of the same name.
-  std::vector<std::string> envStrings;
-  for (char** e = environ; *e != nullptr; ++e) {
-    const std::string v = *e;
-    const std::string name = v.substr(0, v.find('='));
-    bool replaced = false;
-    for (const auto& o : env)
-      replaced |= o.substr(0, o.find('=')) == name;
-    if (!replaced)
-      envStrings.push_back(v);
-  }
-  envStrings.insert(envStrings.end(), env.begin(), env.end());
-  std::vector<char*> envp;
-  for (auto& e : envStrings)
-    envp.push_back(e.data());
-  envp.push_back(nullptr);
-  std::vector<char*> argv;
-  const char* binary = binaryPath();
-  argv.push_back(const_cast<char*>(binary));
-  for (const auto& a : args)
-    argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  const pid_t pid = ::fork();
-  if (pid < 0)
-    throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
-  if (pid == 0) {
-    const int out = ::open(outPath.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    const int err = ::open(errPath.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0644);
-    if (out < 0 || err < 0)
-      ::_exit(126);
-    ::dup2(out, STDOUT_FILENO);
-    ::dup2(err, STDERR_FILENO);
-    const int devnull = ::open("/dev/null", O_RDONLY);
-    if (devnull >= 0)
-      ::dup2(devnull, STDIN_FILENO);
-    // Nothing of the test process (backends' sockets, gtest's files) leaks into the proxy.
-    ::syscall(SYS_close_range, 3U, ~0U, 0U);
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    ::signal(SIGPIPE, SIG_DFL);
-    if (nofile) {
-      rlimit r{*nofile, *nofile};
-      rlimit cur{};
-      ::getrlimit(RLIMIT_NOFILE, &cur);
-      if (r.rlim_max > cur.rlim_max)
-        r.rlim_max = cur.rlim_max;
-      if (r.rlim_cur > r.rlim_max)
-        r.rlim_cur = r.rlim_max;
-      if (::setrlimit(RLIMIT_NOFILE, &r) != 0)
-        ::_exit(125);
-    }
-    ::execve(binary, argv.data(), envp.data());
-    ::_exit(127);
-  }
-  return pid;
+  std::vector<std::string> argv{binaryPath()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  testsupport::SpawnOptions o;
+  o.outPath = outPath;
+  o.errPath = errPath;
+  o.env = env;
+  o.nofile = nofile;
+  return testsupport::spawn(argv, o);
 }
 
 } // namespace
-
-// ---------------------------------------------------------------------------------------
-// TempDir
-
-TempDir::TempDir() {
-  const char* base = std::getenv("TMPDIR");
-  std::string tmpl = std::string(base != nullptr && *base ? base : "/tmp") + "/ringway-it-XXXXXX";
-  std::vector<char> buf(tmpl.begin(), tmpl.end());
-  buf.push_back('\0');
-  if (::mkdtemp(buf.data()) == nullptr)
-    throw std::runtime_error(std::string("mkdtemp: ") + std::strerror(errno));
-  path_ = buf.data();
-}
-
-TempDir::~TempDir() {
-  std::error_code ec;
-  std::filesystem::remove_all(path_, ec);
-}
-
-std::string TempDir::write(const std::string& name, const std::string& content) const {
-  const std::string p = path_ + "/" + name;
-  std::ofstream f(p, std::ios::binary | std::ios::trunc);
-  f << content;
-  return p;
-}
 
 // ---------------------------------------------------------------------------------------
 // runBinary
@@ -144,22 +50,7 @@ RunResult runBinary(const std::vector<std::string>& args, Ms limit) {
   const std::string out = dir.path() + "/stdout", err = dir.path() + "/stderr";
   const pid_t pid = spawn(args, out, err, std::nullopt);
   RunResult r;
-  Deadline d(limit);
-  int st = 0;
-  for (;;) {
-    const pid_t w = ::waitpid(pid, &st, WNOHANG);
-    if (w == pid) {
-      r.exitCode = decodeStatus(st);
-      break;
-    }
-    if (d.expired()) {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, &st, 0);
-      r.exitCode = -1;
-      break;
-    }
-    std::this_thread::sleep_for(5ms);
-  }
+  r.exitCode = testsupport::reapWithin(pid, limit, true);
   r.out = readFile(out);
   r.err = readFile(err);
   return r;

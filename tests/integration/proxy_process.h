@@ -10,21 +10,13 @@
 #include <vector>
 
 #include "integration/support.h"
+#include "support/process.h"
 
 namespace ringway::itest {
 
 // A private directory under $TMPDIR (or /tmp), removed with its files on destruction.
-class TempDir {
-public:
-  TempDir();
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-  std::string write(const std::string& name, const std::string& content) const;
-
-private:
-  std::string path_;
+struct TempDir : testsupport::TempDir {
+  TempDir() : testsupport::TempDir("ringway-it") {}
 };
 
 // What a run to completion printed and how it ended.
