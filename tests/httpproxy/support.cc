@@ -65,37 +65,9 @@ std::string sumOf(const std::string& body) {
   return out;
 }
 
-Fd& Fd::operator=(Fd&& o) noexcept {
-  if (this != &o) {
-    reset();
-    fd_ = std::exchange(o.fd_, -1);
-  }
-  return *this;
-}
-
-Fd::~Fd() { reset(); }
-
-void Fd::reset() {
-  if (fd_ >= 0) ::close(fd_);
-  fd_ = -1;
-}
-
 namespace {
 
-sockaddr_in loopbackAddr(uint16_t port) {
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  return a;
-}
-
-uint16_t portOf(int fd) {
-  sockaddr_in a{};
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  return ntohs(a.sin_port);
-}
+using testsupport::loopbackAddr;
 
 std::string lower(std::string_view s) {
   std::string out(s);
@@ -122,13 +94,6 @@ std::string param(const std::string& target, const std::string& key) {
 std::string pathOf(const std::string& target) { return target.substr(0, target.find('?')); }
 
 }  // namespace
-
-uint16_t unusedPort() {
-  Fd s(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_in a = loopbackAddr(0);
-  ::bind(s.get(), reinterpret_cast<sockaddr*>(&a), sizeof a);
-  return portOf(s.get());
-}
 
 Fd connectTo(uint16_t port) {
   Fd s(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
@@ -164,7 +129,7 @@ Upstream::Upstream() {
   sockaddr_in a = loopbackAddr(0);
   ::bind(listen_.get(), reinterpret_cast<sockaddr*>(&a), sizeof a);
   ::listen(listen_.get(), 4096);
-  port_ = portOf(listen_.get());
+  port_ = testsupport::localPort(listen_.get());
   acceptor_ = std::thread([this] { acceptLoop(); });
 }
 

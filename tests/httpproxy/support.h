@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "support/socket.h"
 
 namespace ringway::core {
 class Server;
@@ -35,25 +36,9 @@ uint64_t fnv(const void* p, std::size_t n, uint64_t h = 0xcbf29ce484222325ULL);
 // "len:hex" of a body, as the upstream's /sum answers.
 std::string sumOf(const std::string& body);
 
-class Fd {
- public:
-  Fd() = default;
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  Fd& operator=(Fd&& o) noexcept;
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd();
-  int get() const { return fd_; }
-  explicit operator bool() const { return fd_ >= 0; }
-  void reset();
-
- private:
-  int fd_ = -1;
-};
-
-// A port nothing listens on (bound, read back, closed).
-uint16_t unusedPort();
+// Fd and unusedPort (a port nothing listens on): tests/support/socket.h.
+using testsupport::Fd;
+using testsupport::unusedPort;
 Fd connectTo(uint16_t port);
 bool sendAll(int fd, const void* p, std::size_t n);
 inline bool sendAll(int fd, const std::string& s) { return sendAll(fd, s.data(), s.size()); }

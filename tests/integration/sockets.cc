@@ -24,29 +24,7 @@ namespace ringway::itest {
 // ---------------------------------------------------------------------------------------
 // Sockets
 
-Fd& Fd::operator=(Fd&& o) noexcept {
-  if (this != &o)
-    reset(o.release());
-  return *this;
-}
-
-int Fd::release() { return std::exchange(fd_, -1); }
-
-void Fd::reset(int fd) {
-  if (fd_ >= 0)
-    ::close(fd_);
-  fd_ = fd;
-}
-
-namespace {
-sockaddr_in loopbackAddr(uint16_t port) {
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  return a;
-}
-} // namespace
+using testsupport::loopbackAddr;
 
 Fd listenLoopback(int backlog) {
   Fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
@@ -59,23 +37,7 @@ Fd listenLoopback(int backlog) {
   return fd;
 }
 
-uint16_t localPort(int fd) {
-  sockaddr_in a{};
-  socklen_t len = sizeof a;
-  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) < 0)
-    return 0;
-  return ntohs(a.sin_port);
-}
-
 std::string loopback(uint16_t port) { return "127.0.0.1:" + std::to_string(port); }
-
-uint16_t unusedPort() {
-  Fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_in a = loopbackAddr(0);
-  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) < 0)
-    throw std::runtime_error(std::string("bind 127.0.0.1:0: ") + std::strerror(errno));
-  return localPort(fd.get());
-}
 
 void setNonBlocking(int fd, bool on) {
   const int fl = ::fcntl(fd, F_GETFL);

@@ -10,37 +10,21 @@
 
 #include "integration/common.h"
 #include "integration/random_stream.h"
+#include "support/socket.h"
 
 namespace ringway::itest {
 
 // ---------------------------------------------------------------------------------------
 // Sockets
 
-// An owned file descriptor.
-class Fd {
-public:
-  Fd() = default;
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(Fd&& o) noexcept : fd_(o.release()) {}
-  Fd& operator=(Fd&& o) noexcept;
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() { reset(); }
-  int get() const { return fd_; }
-  int release();
-  void reset(int fd = -1);
-  explicit operator bool() const { return fd_ >= 0; }
-
-private:
-  int fd_ = -1;
-};
+// Fd, localPort, unusedPort: tests/support/socket.h.
+using testsupport::Fd;
+using testsupport::localPort;
+using testsupport::unusedPort;
 
 // A listening socket on 127.0.0.1:0 (CLOEXEC, blocking).
 Fd listenLoopback(int backlog = 4096);
-uint16_t localPort(int fd);
 std::string loopback(uint16_t port); // "127.0.0.1:PORT"
-// A port nobody listens on: bind 127.0.0.1:0, read the port, close the socket.
-uint16_t unusedPort();
 
 // Connects to 127.0.0.1:port within the deadline. On failure returns an empty Fd and sets
 // *err (errno; ETIMEDOUT when the deadline passed).

@@ -17,6 +17,7 @@
 
 #include "net/listener_stats.h"
 #include "support/pki.h"
+#include "support/socket.h"
 #include "support/uring_probe.h"
 
 namespace ringway::core {
@@ -51,27 +52,7 @@ class Deadline {
 
 bool waitFor(const std::function<bool()>& cond, Ms limit);
 
-class Fd {
- public:
-  Fd() = default;
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(Fd&& o) noexcept : fd_(o.release()) {}
-  Fd& operator=(Fd&& o) noexcept;
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() { reset(); }
-  int get() const { return fd_; }
-  int release() {
-    const int f = fd_;
-    fd_ = -1;
-    return f;
-  }
-  void reset(int fd = -1);
-  explicit operator bool() const { return fd_ >= 0; }
-
- private:
-  int fd_ = -1;
-};
+using testsupport::Fd; // tests/support/socket.h
 
 Fd connectTo(uint16_t port);
 // Sends all of it (blocking socket); false on error.
