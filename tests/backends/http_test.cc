@@ -1,7 +1,8 @@
 // http listeners on each backend (the real binary, --backend io_uring|epoll|threads): the
 // same expectations for all three, with the HTTP proxy tests' scriptable upstream and client
-// (tests/httpproxy/support.h) and their configuration (ProxyYaml). The threads backend's cap
-// is tested in-process with a lowered cap.
+// (tests/httpproxy/support.h), the exchanges both suites run (tests/httpproxy/exchanges.h)
+// and their configuration (ProxyYaml). The threads backend's cap is tested in-process with a
+// lowered cap.
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -15,6 +16,7 @@
 #include "config/loader.h"
 #include "core/threads_server.h"
 #include "httpproxy/common.h"
+#include "httpproxy/exchanges.h"
 
 namespace ringway::itest {
 namespace {
@@ -141,100 +143,22 @@ TEST_P(HttpBackend, LocalAnswersKeepTheConnection) {
 }
 
 TEST_P(HttpBackend, ChunkedBodiesBothWays) {
-  ht::Client c(port());
-  const std::string body = ht::makeBody(11, ht::sanitized() ? 200000 : 1500000);
-  std::string req = "POST /sum HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n";
-  std::size_t off = 0, piece = 5;
-  while (off < body.size()) {
-    const std::size_t k = std::min(piece, body.size() - off);
-    char line[40];
-    std::snprintf(line, sizeof line, "%zx;ext=1\r\n", k);
-    req += line;
-    req.append(body, off, k);
-    req += "\r\n";
-    off += k;
-    piece = piece * 2 + 1;
-    if (piece > 70000) piece = 999;
-  }
-  req += "0\r\nX-Done: yes\r\n\r\n";
-  std::thread sender([&] { EXPECT_TRUE(c.send(req)); });
-  ht::Response r = c.read(false, 30s);
-  sender.join();
-  ASSERT_TRUE(r.ok) << r.describe();
-  EXPECT_EQ(r.body, ht::sumOf(body));
-  const std::size_t n = ht::sanitized() ? 300000 : 3000000;
-  ASSERT_TRUE(c.send(ht::request("GET", "/bytes?n=" + std::to_string(n) + "&seed=5&chunked=1")));
-  r = c.read(false, 30s);
-  ASSERT_TRUE(r.ok) << r.describe();
-  EXPECT_EQ(r.header("transfer-encoding"), "chunked");
-  ASSERT_EQ(r.body.size(), n);
-  EXPECT_TRUE(r.body == ht::makeBody(5, n)) << "chunked response body differs";
-  // To an HTTP/1.0 client: decoded, delimited by the close.
-  ht::Client old(port());
-  ASSERT_TRUE(old.send("GET /bytes?n=50000&seed=6&chunked=1 HTTP/1.0\r\n\r\n"));
-  r = old.read();
-  ASSERT_TRUE(r.ok) << r.describe();
-  EXPECT_FALSE(r.has("transfer-encoding"));
-  EXPECT_EQ(r.header("connection"), "close");
-  EXPECT_TRUE(r.body == ht::makeBody(6, 50000));
-  c.close();
-  old.close();
+  ASSERT_NO_FATAL_FAILURE(ht::chunkedBothWays(port(), 30s));
   EXPECT_NOTHING_LEFT_OPEN(proxy_);
 }
 
 TEST_P(HttpBackend, LargeBodiesKeepTheirChecksums) {
-  ht::Client c(port());
-  const std::size_t n = ht::sanitized() ? 1u << 20 : 8u << 20;
-  const std::string body = ht::makeBody(42, n);
-  std::thread sender([&] { EXPECT_TRUE(c.send(ht::request("POST", "/echo", "", body))); });
-  const ht::Response r = c.read(false, 60s);
-  sender.join();
-  ASSERT_TRUE(r.ok) << r.describe();
-  ASSERT_EQ(r.body.size(), n);
-  EXPECT_EQ(ht::fnv(r.body.data(), n), ht::fnv(body.data(), n)) << "echoed body differs";
-  ASSERT_TRUE(c.send(ht::request("GET", "/bytes?n=" + std::to_string(n) + "&seed=9")));
-  const ht::Response d = c.read(false, 60s);
-  ASSERT_TRUE(d.ok) << d.describe();
-  EXPECT_TRUE(d.body == ht::makeBody(9, n)) << "download differs";
-  c.close();
+  ASSERT_NO_FATAL_FAILURE(ht::largeBodiesKeepTheirChecksums(port(), 60s));
   EXPECT_NOTHING_LEFT_OPEN(proxy_);
 }
 
 TEST_P(HttpBackend, ExpectContinueHeadAndHttp10) {
   ht::Client c(port());
-  const std::string body = ht::makeBody(4, 10000);
-  ASSERT_TRUE(c.send("POST /sum HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\n"
-                     "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n"));
-  std::string got;  // nothing of the body is sent before the 100 comes
-  char buf[256];
-  while (got.find("\r\n\r\n") == std::string::npos) {
-    pollfd pfd{c.fd(), POLLIN, 0};
-    ASSERT_GT(::poll(&pfd, 1, 5000), 0) << "no 100 Continue";
-    const ssize_t n = ::recv(c.fd(), buf, sizeof buf, 0);
-    ASSERT_GT(n, 0);
-    got.append(buf, static_cast<std::size_t>(n));
-  }
-  EXPECT_EQ(got, "HTTP/1.1 100 Continue\r\n\r\n");
-  ASSERT_TRUE(c.send(body));
-  ht::Response r = c.read();
-  ASSERT_TRUE(r.ok) << r.describe();
-  EXPECT_EQ(r.body, ht::sumOf(body));
-  for (const auto& [n, v] : upstream_.lastHeaders()) EXPECT_NE(n, "expect");
-  // HEAD, 204 and 304 have no body; the connection stays in step.
-  ASSERT_TRUE(c.send(ht::request("HEAD", "/bytes?n=1234")));
-  r = c.read(true);
-  ASSERT_TRUE(r.ok) << r.describe();
-  EXPECT_EQ(r.header("content-length"), "1234");
-  for (int code : {204, 304}) {
-    ASSERT_TRUE(c.send(ht::request("GET", "/status?code=" + std::to_string(code))));
-    r = c.read();
-    ASSERT_TRUE(r.ok) << r.describe();
-    EXPECT_EQ(r.status, code);
-    EXPECT_EQ(r.body, "");
-  }
+  ASSERT_NO_FATAL_FAILURE(ht::expectContinue(c, upstream_));
+  ASSERT_NO_FATAL_FAILURE(ht::bodilessAnswers(c));
   // "Connection: close" from the upstream: not reused, the client's connection goes on.
   ASSERT_TRUE(c.send(ht::request("GET", "/close")));
-  r = c.read();
+  ht::Response r = c.read();
   ASSERT_TRUE(r.ok) << r.describe();
   EXPECT_EQ(r.body, "bye\n");
   EXPECT_NE(r.header("connection"), "close") << "the client's connection is its own";
@@ -243,32 +167,7 @@ TEST_P(HttpBackend, ExpectContinueHeadAndHttp10) {
   ASSERT_TRUE(r.ok) << r.describe();
   EXPECT_EQ(r.body, "ok /again\n");
   EXPECT_EQ(upstream_.accepts(), 2);
-  {  // HTTP/1.0 without keep-alive: answered, then closed.
-    ht::Client old(port());
-    ASSERT_TRUE(old.send("GET /a HTTP/1.0\r\n\r\n"));
-    r = old.read();
-    ASSERT_TRUE(r.ok) << r.describe();
-    EXPECT_EQ(r.body, "ok /a\n");
-    EXPECT_EQ(r.header("connection"), "close");
-    EXPECT_TRUE(old.waitEof());
-  }
-  {  // HTTP/1.0 with keep-alive: kept, and said so.
-    ht::Client old(port());
-    for (int i = 0; i < 2; ++i) {
-      ASSERT_TRUE(old.send("GET /b HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
-      r = old.read();
-      ASSERT_TRUE(r.ok) << r.describe();
-      EXPECT_EQ(r.header("connection"), "keep-alive");
-    }
-  }
-  {  // An HTTP/1.0 upstream's body delimited by its close: passed on, then the client closed.
-    ht::Client u(port());
-    ASSERT_TRUE(u.send(ht::request("GET", "/http10")));
-    r = u.read();
-    ASSERT_TRUE(r.ok) << r.describe();
-    EXPECT_EQ(r.body, "until close\n");
-    EXPECT_TRUE(u.waitEof());
-  }
+  ASSERT_NO_FATAL_FAILURE(ht::http10KeepAliveSemantics(port()));
   c.close();
   EXPECT_NOTHING_LEFT_OPEN(proxy_);
 }
@@ -348,35 +247,8 @@ TEST_P(HttpBackend, SlowlorisGets408) {
 }
 
 TEST_P(HttpBackend, AThousandConcurrentClients) {
-  const int total = ht::sanitized() ? 200 : 1000;
-  const int threads = 20;
-  std::atomic<int> good{0};
-  std::mutex mu;
-  std::string firstProblem;
-  std::vector<std::thread> ts;
-  for (int t = 0; t < threads; ++t) {
-    ts.emplace_back([&, t] {
-      std::vector<std::unique_ptr<ht::Client>> cs;
-      for (int i = t; i < total; i += threads) cs.push_back(std::make_unique<ht::Client>(port()));
-      // Every connection is open at once (the threads backend: 1,000 threads, under its cap);
-      // each makes two requests.
-      for (int round = 0; round < 2; ++round) {
-        for (std::size_t i = 0; i < cs.size(); ++i) {
-          const std::string path = "/c" + std::to_string(t) + "-" + std::to_string(i);
-          ht::Response r;
-          if (cs[i]->send(ht::request("GET", path))) r = cs[i]->read(false, 30s);
-          if (r.ok && r.body == "ok " + path + "\n") {
-            good.fetch_add(1);
-          } else {
-            std::lock_guard<std::mutex> g(mu);
-            if (firstProblem.empty()) firstProblem = path + ": " + r.describe();
-          }
-        }
-      }
-    });
-  }
-  for (auto& t : ts) t.join();
-  EXPECT_EQ(good.load(), total * 2) << firstProblem;
+  // Every connection is open at once (the threads backend: 1,000 threads, under its cap).
+  ht::concurrentClients(port(), ht::sanitized() ? 200 : 1000, 20, 30s);
 }
 
 TEST_P(HttpBackend, SigtermClosesIdleConnectionsAndFinishesExchanges) {
