@@ -47,16 +47,21 @@ struct Pair {
   }
 };
 
+// Sends c on fd 300 ms from now, from a thread of its own (join it).
+std::thread sendLater(int fd, char c) {
+  return std::thread([fd, c] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    (void)::send(fd, &c, 1, MSG_NOSIGNAL);
+  });
+}
+
 TEST(InterruptedClient, ARecvOnTheThreadThatClosedARingIsRetried) {
   if (!testsupport::uringProbe().ok)
     GTEST_SKIP() << testsupport::uringProbe().why;
   Pair p;
   ASSERT_GE(p.server, 0);
   // The byte comes well after the ring's teardown has interrupted this thread (~10-25 ms).
-  std::thread late([&] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
-    (void)::send(p.server, "x", 1, MSG_NOSIGNAL);
-  });
+  std::thread late = sendLater(p.server, 'x');
   io_uring ring;
   ASSERT_EQ(io_uring_queue_init(4, &ring, 0), 0);
   io_uring_queue_exit(&ring);
@@ -81,10 +86,7 @@ TEST(InterruptedClient, ARingProbedOnAnotherThreadDoesNotInterruptThisOne) {
     GTEST_SKIP() << testsupport::uringProbe().why;
   Pair p;
   ASSERT_GE(p.server, 0);
-  std::thread late([&] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
-    (void)::send(p.server, "y", 1, MSG_NOSIGNAL);
-  });
+  std::thread late = sendLater(p.server, 'y');
   // What uringProbe() does: the ring lives and dies on a thread that then exits.
   std::thread([] {
     io_uring ring;

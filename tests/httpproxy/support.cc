@@ -19,20 +19,6 @@
 
 namespace ringway::httptest {
 
-bool sanitized() {
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-  return true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(undefined_behavior_sanitizer)
-  return true;
-#else
-  return false;
-#endif
-#else
-  return false;
-#endif
-}
-
 void fillBody(uint64_t seed, uint64_t offset, char* out, std::size_t n) {
   for (std::size_t i = 0; i < n; ++i) {
     uint64_t x = seed ^ ((offset + i) >> 3) * 0x9e3779b97f4a7c15ULL;
@@ -105,18 +91,6 @@ Fd connectTo(uint16_t port) {
   ::setsockopt(s.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   ::setsockopt(s.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
   return s;
-}
-
-bool sendAll(int fd, const void* p, std::size_t n) {
-  const char* c = static_cast<const char*>(p);
-  while (n > 0) {
-    const ssize_t w = ::send(fd, c, n, MSG_NOSIGNAL);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return false;
-    c += w;
-    n -= static_cast<std::size_t>(w);
-  }
-  return true;
 }
 
 // ---------------------------------------------------------------------------------------

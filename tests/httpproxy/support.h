@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "support/sanitized.h"
 #include "support/socket.h"
 
 namespace ringway::core {
@@ -26,8 +27,8 @@ namespace ringway::httptest {
 using namespace std::chrono_literals;
 using Ms = std::chrono::milliseconds;
 
-// True under ASan/UBSan: tests shrink their volumes.
-bool sanitized();
+// True under ASan/UBSan: tests shrink their volumes (tests/support/sanitized.h).
+using testsupport::sanitized;
 
 // Body byte i of stream `seed`: a pure function, so either side can check a slice.
 void fillBody(uint64_t seed, uint64_t offset, char* out, std::size_t n);
@@ -36,11 +37,11 @@ uint64_t fnv(const void* p, std::size_t n, uint64_t h = 0xcbf29ce484222325ULL);
 // "len:hex" of a body, as the upstream's /sum answers.
 std::string sumOf(const std::string& body);
 
-// Fd and unusedPort (a port nothing listens on): tests/support/socket.h.
+// Fd, unusedPort (a port nothing listens on), sendAll: tests/support/socket.h.
 using testsupport::Fd;
+using testsupport::sendAll;
 using testsupport::unusedPort;
 Fd connectTo(uint16_t port);
-bool sendAll(int fd, const void* p, std::size_t n);
 inline bool sendAll(int fd, const std::string& s) { return sendAll(fd, s.data(), s.size()); }
 
 // ---------------------------------------------------------------------------------------

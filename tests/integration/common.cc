@@ -30,21 +30,6 @@ const bool g_setUp = [] {
 // ---------------------------------------------------------------------------------------
 // Scale and seeds
 
-bool sanitized() {
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-  return true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) ||                         \
-    __has_feature(undefined_behavior_sanitizer)
-  return true;
-#else
-  return false;
-#endif
-#else
-  return false;
-#endif
-}
-
 std::size_t scaled(std::size_t n) {
   std::size_t div = sanitized() ? 4 : 1;
   if (const char* e = std::getenv("RINGWAY_IT_SCALE"); e != nullptr && std::atoi(e) > 0)

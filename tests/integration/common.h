@@ -7,6 +7,7 @@
 #include <functional>
 #include <string>
 
+#include "support/sanitized.h"
 #include "support/uring_probe.h"
 
 namespace ringway::itest {
@@ -25,8 +26,9 @@ using Ms = std::chrono::milliseconds;
       GTEST_SKIP() << ::ringway::testsupport::uringProbe().why;                                    \
   } while (0)
 
-// True under ASan/UBSan/TSan builds: tests shrink their volumes so `make sanitize` stays quick.
-bool sanitized();
+// True under ASan/UBSan/TSan builds: tests shrink their volumes so `make sanitize` stays quick
+// (tests/support/sanitized.h).
+using testsupport::sanitized;
 // n, divided by 4 under sanitizers; RINGWAY_IT_SCALE=<divisor> overrides (1 = full size).
 std::size_t scaled(std::size_t n);
 // RINGWAY_IT_SEED if set, else a fresh random seed. Tests print it in every failure.

@@ -4,6 +4,7 @@
 
 #include <netinet/in.h>
 
+#include <cstddef>
 #include <cstdint>
 
 namespace ringway::testsupport {
@@ -32,5 +33,8 @@ uint16_t localPort(int fd);              // from getsockname; 0 on error
 // A port nobody listens on: bind 127.0.0.1:0, read the port, close the socket. Throws
 // std::runtime_error when it cannot bind.
 uint16_t unusedPort();
+// Sends all n bytes on a blocking socket (MSG_NOSIGNAL; an interrupted send goes on); false on
+// an error or a timeout.
+bool sendAll(int fd, const void* p, std::size_t n);
 
 } // namespace ringway::testsupport

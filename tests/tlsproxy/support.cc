@@ -48,18 +48,6 @@ Fd connectTo(uint16_t port) {
   return fd;
 }
 
-bool sendRaw(int fd, const void* p, std::size_t n) {
-  const auto* c = static_cast<const char*>(p);
-  while (n > 0) {
-    const ssize_t w = ::send(fd, c, n, MSG_NOSIGNAL);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return false;
-    c += w;
-    n -= static_cast<std::size_t>(w);
-  }
-  return true;
-}
-
 std::string readToEnd(int fd, Ms limit, std::string* end) {
   const Deadline d(limit);
   std::string out;

@@ -56,7 +56,7 @@ using testsupport::Fd; // tests/support/socket.h
 
 Fd connectTo(uint16_t port);
 // Sends all of it (blocking socket); false on error.
-bool sendRaw(int fd, const void* p, std::size_t n);
+inline bool sendRaw(int fd, const void* p, std::size_t n) { return testsupport::sendAll(fd, p, n); }
 // Reads until EOF/RST/the deadline; returns what came. *end: "eof", "reset", "timeout".
 std::string readToEnd(int fd, Ms limit, std::string* end = nullptr);
 
