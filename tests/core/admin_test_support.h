@@ -19,6 +19,7 @@
 
 #include "core/admin_server.h"
 #include "core/server.h"
+#include "support/json.h"
 #include "support/prometheus_text.h"
 #include "support/uring_probe.h"
 
@@ -30,27 +31,10 @@ namespace ringway::core::test {
       GTEST_SKIP() << ::ringway::testsupport::uringProbe().why;                                    \
   } while (0)
 
-// ---- JSON (enough for /workers, /config and the Grafana dashboard) ----
+// ---- JSON (tests/support/json.h) ----
 
-struct Json {
-  using Array = std::vector<Json>;
-  using Object = std::map<std::string, Json>;
-  std::variant<std::nullptr_t, bool, double, std::string, Array, Object> v;
-
-  bool isObject() const { return std::holds_alternative<Object>(v); }
-  bool isArray() const { return std::holds_alternative<Array>(v); }
-  bool isString() const { return std::holds_alternative<std::string>(v); }
-  bool isNumber() const { return std::holds_alternative<double>(v); }
-  const Object& object() const { return std::get<Object>(v); }
-  const Array& array() const { return std::get<Array>(v); }
-  const std::string& str() const { return std::get<std::string>(v); }
-  double number() const { return std::get<double>(v); }
-  // Member lookup; nullptr when this is not an object or has no such key.
-  const Json* get(const std::string& key) const;
-};
-
-// Throws std::runtime_error("json: ... at offset N") on malformed input or trailing junk.
-Json parseJson(std::string_view text);
+using testsupport::Json;
+using testsupport::parseJson;
 
 // ---- HTTP client ----
 
