@@ -27,9 +27,8 @@ class HttpBackend : public BackendTest {
  protected:
   void SetUp() override {
     if (unavailable()) GTEST_SKIP() << "io_uring unavailable: " << testsupport::uringProbe().why;
-    std::string yaml = ht::replaceAll(ht::ProxyYaml, "{UP}", upstream_.address());
-    yaml = ht::replaceAll(yaml, "{DEAD}", std::to_string(ht::unusedPort()));
-    yaml = ht::replaceAll(yaml, "{BACKEND}", backend());
+    const std::string yaml =
+        ht::replaceAll(ht::withTestPorts(ht::ProxyYaml, upstream_), "{BACKEND}", backend());
     ProxyProcess::Options o;
     o.args = {"--backend", backend()};
     const std::string why = proxy_.start(yaml, o);
@@ -273,9 +272,8 @@ INSTANTIATE_FOR_BACKENDS(HttpBackend);
 // Over the threads backend's cap an http client gets a 503 and the close, not a bare close.
 TEST(ThreadsHttp, OverTheCapIs503) {
   ht::Upstream upstream;
-  std::string yaml = ht::replaceAll(ht::ProxyYaml, "{UP}", upstream.address());
-  yaml = ht::replaceAll(yaml, "{DEAD}", std::to_string(ht::unusedPort()));
-  yaml = ht::replaceAll(yaml, "{BACKEND}", "threads");
+  const std::string yaml =
+      ht::replaceAll(ht::withTestPorts(ht::ProxyYaml, upstream), "{BACKEND}", "threads");
   auto cfg = config::loadString(yaml, "threads-cap.yaml");
   core::ThreadsServer server(cfg);
   server.setMaxConnections(2);

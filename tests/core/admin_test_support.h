@@ -25,11 +25,7 @@
 
 namespace ringway::core::test {
 
-#define REQUIRE_URING()                                                                            \
-  do {                                                                                             \
-    if (!::ringway::testsupport::uringProbe().ok)                                                  \
-      GTEST_SKIP() << ::ringway::testsupport::uringProbe().why;                                    \
-  } while (0)
+// REQUIRE_URING(): tests/support/uring_probe.h.
 
 // ---- JSON (tests/support/json.h) ----
 

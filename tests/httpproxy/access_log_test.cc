@@ -134,13 +134,10 @@ std::string yamlWith(const std::string& accessLog) {
 class AccessLogTest : public ::testing::TestWithParam<std::string> {
 protected:
   void start(const std::string& format, const std::string& file = "") {
-    if (GetParam() == "io_uring" && !testsupport::uringProbe().ok)
-      GTEST_SKIP() << testsupport::uringProbe().why;
+    REQUIRE_BACKEND(GetParam());
     path_ = file.empty() ? dir_.path() + "/access.log" : file;
     std::string yaml = yamlWith("{ path: \"" + path_ + "\", format: " + format + " }");
-    yaml = replaceAll(yaml, "{UP}", upstream_.address());
-    yaml = replaceAll(yaml, "{DEAD}", std::to_string(unusedPort()));
-    proxy_ = std::make_unique<Proxy>(yaml, GetParam());
+    proxy_ = std::make_unique<Proxy>(withTestPorts(yaml, upstream_), GetParam());
   }
   uint16_t port() const { return proxy_->port(); }
   net::AccessLog& log() { return *proxy_->server().workers().at(0)->accessLogs().at(0); }

@@ -63,11 +63,8 @@ clusters:
 class HttpProxyTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    if (GetParam() == "io_uring" && !testsupport::uringProbe().ok)
-      GTEST_SKIP() << testsupport::uringProbe().why;
-    std::string yaml = replaceAll(ProxyYaml, "{UP}", upstream_.address());
-    yaml = replaceAll(yaml, "{DEAD}", std::to_string(unusedPort()));
-    proxy_ = std::make_unique<Proxy>(yaml, GetParam());
+    REQUIRE_BACKEND(GetParam());
+    proxy_ = std::make_unique<Proxy>(withTestPorts(ProxyYaml, upstream_), GetParam());
   }
   uint16_t port() const { return proxy_->port(); }
 

@@ -89,11 +89,8 @@ struct Scrape : testsupport::Scrape {
 class HttpMetrics : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    if (GetParam() == "io_uring" && !testsupport::uringProbe().ok)
-      GTEST_SKIP() << testsupport::uringProbe().why;
-    std::string yaml = replaceAll(MetricsYaml, "{UP}", upstream_.address());
-    yaml = replaceAll(yaml, "{DEAD}", std::to_string(unusedPort()));
-    proxy_ = std::make_unique<Proxy>(yaml, GetParam());
+    REQUIRE_BACKEND(GetParam());
+    proxy_ = std::make_unique<Proxy>(withTestPorts(MetricsYaml, upstream_), GetParam());
     admin_ = std::make_unique<core::AdminServer>(proxy_->server(),
                                                  *proxy_->server().config().admin.address);
     admin_->start();
@@ -312,10 +309,8 @@ TEST_P(HttpMetrics, TwoWorkersAreSummed) {
   // summed. Every proxied request either made a connection or reused one, on whichever worker.
   proxy_.reset();
   admin_.reset();
-  const std::string yaml = replaceAll(replaceAll(MetricsYaml, "workers: 1", "workers: 2"), "{UP}",
-                                      upstream_.address());
-  proxy_ = std::make_unique<Proxy>(replaceAll(yaml, "{DEAD}", std::to_string(unusedPort())),
-                                   GetParam());
+  const std::string yaml = replaceAll(MetricsYaml, "workers: 1", "workers: 2");
+  proxy_ = std::make_unique<Proxy>(withTestPorts(yaml, upstream_), GetParam());
   admin_ = std::make_unique<core::AdminServer>(proxy_->server(),
                                                *proxy_->server().config().admin.address);
   admin_->start();

@@ -170,8 +170,7 @@ TEST_P(Suite, ManyConcurrentClients) {
 TEST_P(Suite, TwoWorkers) {
   // Each worker has its own listeners, pools and parsers; connections spread by SO_REUSEPORT.
   std::string yaml = replaceAll(ProxyYaml, "workers: 1", "workers: 2");
-  yaml = replaceAll(yaml, "{UP}", upstream_.address());
-  yaml = replaceAll(yaml, "{DEAD}", std::to_string(unusedPort()));
+  yaml = withTestPorts(yaml, upstream_);
   Proxy two(yaml, GetParam());
   std::vector<std::thread> ts;
   std::atomic<int> good{0};

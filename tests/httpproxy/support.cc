@@ -409,6 +409,11 @@ std::string replaceAll(std::string s, const std::string& from, const std::string
   return s;
 }
 
+std::string withTestPorts(const std::string& yaml, const Upstream& upstream) {
+  return replaceAll(replaceAll(yaml, "{UP}", upstream.address()), "{DEAD}",
+                    std::to_string(unusedPort()));
+}
+
 Proxy::Proxy(const std::string& yaml, const std::string& backend) {
   auto cfg = config::loadString(replaceAll(yaml, "{BACKEND}", backend), "httpproxy.yaml");
   server_ = std::make_unique<core::Server>(cfg);

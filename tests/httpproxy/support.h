@@ -151,5 +151,7 @@ class Proxy {
 };
 
 std::string replaceAll(std::string s, const std::string& from, const std::string& to);
+// yaml with "{UP}" replaced by the upstream's address and "{DEAD}" by a port nobody listens on.
+std::string withTestPorts(const std::string& yaml, const Upstream& upstream);
 
 }  // namespace ringway::httptest

@@ -19,12 +19,7 @@ using Ms = std::chrono::milliseconds;
 // ---------------------------------------------------------------------------------------
 // Scale and seeds
 
-// Every test that needs io_uring starts with this.
-#define REQUIRE_URING()                                                                            \
-  do {                                                                                             \
-    if (!::ringway::testsupport::uringProbe().ok)                                                  \
-      GTEST_SKIP() << ::ringway::testsupport::uringProbe().why;                                    \
-  } while (0)
+// Every test that needs io_uring starts with REQUIRE_URING() (tests/support/uring_probe.h).
 
 // True under ASan/UBSan/TSan builds: tests shrink their volumes so `make sanitize` stays quick
 // (tests/support/sanitized.h).

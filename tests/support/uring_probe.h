@@ -1,6 +1,10 @@
 // io::probe() for tests, made on a thread of its own.
 #pragma once
 
+#include <gtest/gtest.h>
+
+#include <string>
+
 #include "io/probe.h"
 
 namespace ringway::testsupport {
@@ -16,3 +20,17 @@ namespace ringway::testsupport {
 const io::ProbeResult& uringProbe();
 
 } // namespace ringway::testsupport
+
+// In a test or its SetUp: skips it when the kernel cannot run io_uring (REQUIRE_URING), or when
+// `backend` is "io_uring" and it cannot (REQUIRE_BACKEND, for tests run on every backend).
+#define REQUIRE_URING()                                                                            \
+  do {                                                                                             \
+    if (!::ringway::testsupport::uringProbe().ok)                                                  \
+      GTEST_SKIP() << ::ringway::testsupport::uringProbe().why;                                    \
+  } while (0)
+
+#define REQUIRE_BACKEND(backend)                                                                   \
+  do {                                                                                             \
+    if (std::string(backend) == "io_uring" && !::ringway::testsupport::uringProbe().ok)            \
+      GTEST_SKIP() << ::ringway::testsupport::uringProbe().why;                                    \
+  } while (0)

@@ -33,12 +33,8 @@ using namespace std::chrono_literals;
 using Ms = std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
 
-// Each test runs on both backends; io_uring ones skip where the kernel has none.
-#define REQUIRE_BACKEND(backend)                                                                   \
-  do {                                                                                             \
-    if (std::string(backend) == "io_uring" && !::ringway::testsupport::uringProbe().ok)            \
-      GTEST_SKIP() << ::ringway::testsupport::uringProbe().why;                                    \
-  } while (0)
+// Each test runs on both backends; io_uring ones skip where the kernel has none:
+// REQUIRE_BACKEND(backend), tests/support/uring_probe.h.
 
 class Deadline {
  public:
