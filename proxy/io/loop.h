@@ -35,8 +35,9 @@ public:
     (void)s;
     return 0;
   }
-  // Splice relays (Stream::spliceTo): the stream s sends what it receives to (its peer), and
-  // `n` bytes it received went that way without being seen (counted like onData's).
+  // Splice relays (Stream::spliceTo): spliceTarget(s) is s's peer, the stream s relays to and
+  // the one that relays into s; onSpliced says `n` bytes s received went to the peer unseen
+  // (count them as onData's).
   virtual Stream* spliceTarget(Stream& s) {
     (void)s;
     return nullptr;
