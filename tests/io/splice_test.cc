@@ -35,6 +35,15 @@ struct Relay final : StreamHandler, TickHandler {
   int fins = 0;
   int closed = 0;
   int ticks = 0;
+  // Handles both streams and the loop's tick from now on.
+  void attach(Loop& l, Stream& first, Stream& second) {
+    loop = &l;
+    a = &first;
+    b = &second;
+    a->setHandler(this);
+    b->setHandler(this);
+    loop->setTick(10, *this);
+  }
   Stream& other(Stream& s) { return &s == a ? *b : *a; }
   void onConnect(Stream&, int) override {}
   void onData(Stream& s, BufferRef d) override {
@@ -167,12 +176,7 @@ struct SpliceTest : ::testing::TestWithParam<const char*> {
   void relay(Relay& h, std::size_t up, std::size_t down, bool expectSplice) {
     auto a = loop->stream(client[1]);
     auto b = loop->stream(upstream[1]);
-    h.loop = loop.get();
-    h.a = a.get();
-    h.b = b.get();
-    a->setHandler(&h);
-    b->setHandler(&h);
-    loop->setTick(10, h);
+    h.attach(*loop, *a, *b);
     EXPECT_TRUE(a->spliceTo(*b));
     EXPECT_TRUE(b->spliceTo(*a));
     a->readStart();
@@ -258,12 +262,7 @@ TEST_P(SpliceTest, BytesWrittenBeforeSplicingGoFirst) {
   auto a = loop->stream(client[1]);
   auto b = loop->stream(upstream[1]);
   Relay h;
-  h.loop = loop.get();
-  h.a = a.get();
-  h.b = b.get();
-  a->setHandler(&h);
-  b->setHandler(&h);
-  loop->setTick(10, h);
+  h.attach(*loop, *a, *b);
   b->write(BufferRef(&early, 0, early.bytes.data(), static_cast<uint32_t>(early.bytes.size())));
   ASSERT_TRUE(a->spliceTo(*b));
   ASSERT_TRUE(b->spliceTo(*a));
