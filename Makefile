@@ -14,7 +14,7 @@ DEPS := build-essential cmake pkg-config liburing-dev libssl-dev libyaml-cpp-dev
 # linux-perf: perf stat, which checks ringway_syscalls_total; testssl.sh: the TLS audit of
 # the default settings (tests/deploy/tls_audit_test.cc). Without them those tests skip.
 
-.PHONY: deps build run test sanitize check bench clean
+.PHONY: deps configure build run test sanitize check bench clean
 deps:  ## install what is missing, nothing else (idempotent)
 	@missing=$$(for p in $(DEPS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
 	  | grep -q 'install ok installed' || echo $$p; done); \
@@ -22,14 +22,18 @@ deps:  ## install what is missing, nothing else (idempotent)
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 	  $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; fi
 
-build: deps
+configure: deps
 	cmake -S . -B $(BUILD) -DRINGWAY_WERROR=$(WERROR)
+
+build: configure  ## everything: the binary, the test binaries, the bench helpers
 	cmake --build $(BUILD) -j$(JOBS)
 
-run: build
+run: configure  ## builds only the ringway binary (no test binaries), then starts it
+	cmake --build $(BUILD) -j$(JOBS) --target ringway
 	$(BUILD)/ringway -c $(CONFIG)
 
-check: build  ## validate a config without starting anything
+check: configure  ## validate a config without starting anything
+	cmake --build $(BUILD) -j$(JOBS) --target ringway
 	$(BUILD)/ringway --check -c $(CONFIG)
 
 test: build
