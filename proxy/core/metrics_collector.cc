@@ -157,9 +157,7 @@ void listenerFamilies(const Server& server, std::vector<prometheus::MetricFamily
 
   for (std::size_t i = 0; i < cfg.listeners.size(); ++i) {
     const config::Listener& lc = cfg.listeners[i];
-    const std::string cluster = listenerCluster(lc);
-    double acc = 0, act = 0, rx = 0, tx = 0, acceptErr = 0, resets = 0, idle = 0, connErr = 0,
-           connTimeout = 0, upAct = 0;
+    double acc = 0, act = 0, rx = 0, tx = 0, acceptErr = 0, resets = 0, idle = 0;
     for (const auto& w : server.workers()) {
       if (!readable(*w) || i >= w->listeners().size())
         continue;
@@ -171,9 +169,6 @@ void listenerFamilies(const Server& server, std::vector<prometheus::MetricFamily
       acceptErr += load(s.acceptErrors);
       resets += load(s.resets);
       idle += load(s.idleTimeouts);
-      connErr += load(s.connectErrors);
-      connTimeout += load(s.connectTimeouts);
-      upAct += load(s.upstreamActive);
     }
     addCounter(accepted, {{"listener", lc.name}}, acc);
     addGauge(active, {{"listener", lc.name}}, act);
@@ -186,11 +181,7 @@ void listenerFamilies(const Server& server, std::vector<prometheus::MetricFamily
       httpUpstreamSamples(server, i, connectErrors, upstreamActive);
       continue;
     }
-    addCounter(connectErrors, {{"cluster", cluster}, {"listener", lc.name}, {"reason", "error"}},
-               connErr);
-    addCounter(connectErrors, {{"cluster", cluster}, {"listener", lc.name}, {"reason", "timeout"}},
-               connTimeout);
-    addGauge(upstreamActive, {{"cluster", cluster}, {"listener", lc.name}}, upAct);
+    l4UpstreamSamples(server, i, connectErrors, upstreamActive); // per cluster too (SNI)
   }
 
   out.push_back(std::move(accepted));
@@ -327,6 +318,7 @@ std::vector<prometheus::MetricFamily> MetricsCollector::Collect() const {
   listenerFamilies(server_, out);
   accessLogFamilies(server_, out);
   httpFamilies(server_, out);
+  upstreamFamilies(server_, out);
   tlsFamilies(server_, out);
   workerFamilies(server_, out);
   return out;

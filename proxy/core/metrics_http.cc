@@ -18,7 +18,6 @@ namespace {
 
 using metrics::addCounter;
 using metrics::addGauge;
-using net::DurationHistogram;
 using net::HttpStats;
 using net::UpstreamStats;
 
@@ -31,36 +30,15 @@ bool decimal(const std::string& s) {
   return true;
 }
 
-// Per-bucket counts and the sum in nanoseconds, added up over workers.
-struct HistogramSum {
-  std::array<uint64_t, DurationHistogram::kBoundsNs.size() + 1> counts{};
-  uint64_t sumNs = 0;
-  void add(const DurationHistogram& h) {
-    for (std::size_t i = 0; i < counts.size(); ++i)
-      counts[i] += h.buckets[i].load(std::memory_order_relaxed);
-    sumNs += h.sumNs.load(std::memory_order_relaxed);
-  }
-  prometheus::ClientMetric::Histogram render() const {
-    static const std::array<double, DurationHistogram::kBoundsNs.size()> bounds = [] {
-      std::array<double, DurationHistogram::kBoundsNs.size()> b{};
-      for (std::size_t i = 0; i < b.size(); ++i)
-        b[i] = static_cast<double>(DurationHistogram::kBoundsNs[i]) / 1e9;
-      return b;
-    }();
-    return metrics::histogramFromBuckets(bounds, counts, static_cast<double>(sumNs) / 1e9);
-  }
-};
-
 struct UpstreamSum {
   double connects = 0, connectErrors = 0, connectTimeouts = 0, active = 0, reuses = 0;
-  HistogramSum connectDuration, responseDuration;
+  HistogramSum responseDuration;
   void add(const UpstreamStats& s) {
     connects += load(s.connects);
     connectErrors += load(s.connectErrors);
     connectTimeouts += load(s.connectTimeouts);
     active += load(s.active);
     reuses += load(s.reuses);
-    connectDuration.add(s.connectDuration);
     responseDuration.add(s.responseDuration);
   }
 };
@@ -141,10 +119,6 @@ void httpFamilies(const Server& server, std::vector<prometheus::MetricFamily>& o
   auto upstreamResponse = metrics::histogramFamily(
       "ringway_http_upstream_response_duration_seconds",
       "From the request head queued for the upstream to the first byte of its response.");
-  auto connectDuration = metrics::histogramFamily(
-      "ringway_upstream_connect_duration_seconds",
-      "Successful upstream connects of http listeners (with the TLS handshake for clusters with "
-      "tls).");
   auto reuses = metrics::counterFamily(
       "ringway_upstream_pool_reuses_total",
       "Requests sent on a kept-alive (pooled) upstream connection instead of a new one.");
@@ -204,21 +178,17 @@ void httpFamilies(const Server& server, std::vector<prometheus::MetricFamily>& o
       UpstreamSum& t = clusters[c];
       t.connects += s.connects;
       t.reuses += s.reuses;
-      for (std::size_t b = 0; b < s.connectDuration.counts.size(); ++b) {
-        t.connectDuration.counts[b] += s.connectDuration.counts[b];
+      for (std::size_t b = 0; b < s.responseDuration.counts.size(); ++b)
         t.responseDuration.counts[b] += s.responseDuration.counts[b];
-      }
-      t.connectDuration.sumNs += s.connectDuration.sumNs;
       t.responseDuration.sumNs += s.responseDuration.sumNs;
     }
   }
   for (const auto& [c, s] : clusters) {
     const std::string& cluster = cfg.clusters[c].name;
     metrics::addHistogram(upstreamResponse, {{"cluster", cluster}}, s.responseDuration.render());
-    metrics::addHistogram(connectDuration, {{"cluster", cluster}}, s.connectDuration.render());
     addCounter(reuses, {{"cluster", cluster}}, s.reuses);
   }
-  for (auto* f : {&requests, &durations, &errors, &upstreamResponse, &connectDuration, &reuses})
+  for (auto* f : {&requests, &durations, &errors, &upstreamResponse, &reuses})
     out.push_back(std::move(*f));
 }
 

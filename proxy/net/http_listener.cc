@@ -57,7 +57,7 @@ HttpListener::HttpListener(WorkerContext& ctx, const config::Listener& cfg, int 
     if (r.cluster.empty() || pools_[r.cluster_index])
       continue;
     auto& us = httpStats_->upstream[r.cluster_index];
-    us = std::make_unique<UpstreamStats>();
+    us = std::make_unique<UpstreamStats>(ctx.config.clusters[r.cluster_index].endpoints.size());
     pools_[r.cluster_index] = std::make_unique<UpstreamPool>(ctx, r.cluster_index, stats_, *us, up);
   }
   timespec ts{};

@@ -24,8 +24,7 @@ std::unique_ptr<Listener> makeProtocolListener(WorkerContext& ctx, const config:
   switch (cfg.protocol) {
     case config::Protocol::Tcp:
       if (cfg.tls) return makeTlsTcpListener(ctx, cfg, listenFd);
-      return std::make_unique<TcpListener>(
-          ctx.loop, cfg, *ctx.balancers[cfg.routes.front().cluster_index], listenFd, &ctx);
+      return std::make_unique<TcpListener>(ctx, cfg, listenFd, true);
     case config::Protocol::TlsPassthrough:
       return makeTlsPassthroughListener(ctx, cfg, listenFd);
     case config::Protocol::Http:

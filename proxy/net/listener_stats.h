@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -48,8 +49,30 @@ struct DurationHistogram {
   }
 };
 
-// One cluster's upstream connections made by one http listener on one worker.
+// Connect results of one endpoint of a cluster (upstream_endpoint_connects_total).
+struct EndpointStats {
+  std::atomic<uint64_t> ok{0};
+  std::atomic<uint64_t> errors{0};   // refused, unreachable, no socket, TLS failed
+  std::atomic<uint64_t> timeouts{0}; // connect_timeout passed
+};
+
+// One cluster's upstream connections made by one listener on one worker (HTTP listeners:
+// HttpStats::upstream; L4 listeners: ListenerStats::upstream).
 struct UpstreamStats {
+  // endpoints: the cluster's endpoint count (endpoint[] is indexed like cluster.endpoints).
+  explicit UpstreamStats(std::size_t endpoints)
+      : endpointCount(endpoints), endpoint(std::make_unique<EndpointStats[]>(endpoints)) {}
+
+  // A finished connect attempt to endpoint e: 0, -ETIMEDOUT, or another -errno.
+  void connectResult(std::size_t e, int err) {
+    if (e >= endpointCount)
+      return;
+    EndpointStats& s = endpoint[e];
+    statAdd(err == 0 ? s.ok : err == -ETIMEDOUT ? s.timeouts : s.errors);
+  }
+
+  const std::size_t endpointCount;
+  std::unique_ptr<EndpointStats[]> endpoint;
   std::atomic<uint64_t> connects{0};        // connections started
   std::atomic<uint64_t> connectErrors{0};   // refused, unreachable, no socket, TLS failed
   std::atomic<uint64_t> connectTimeouts{0};
@@ -139,6 +162,10 @@ struct ListenerStats {
   std::atomic<uint64_t> idleTimeouts{0};
   std::atomic<uint64_t> resets{0};          // RSTs seen on either side
   std::atomic<uint64_t> upstreamActive{0};  // gauge
+  // L4 listeners (tcp, tls_passthrough): their upstream counters per cluster, by cluster index;
+  // null for clusters no route names. Made before the worker serves. HTTP listeners keep
+  // theirs in http->upstream.
+  std::vector<std::unique_ptr<UpstreamStats>> upstream;
   TlsStats tls;                             // listeners or clusters with tls only
   // protocol: http only; owned by the HttpListener, set before the worker serves.
   HttpStats* http = nullptr;

@@ -22,10 +22,16 @@ namespace {
 void sub(std::atomic<uint64_t>& c) {
   c.store(c.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
 }
+
+uint32_t monotonicUs32() { return static_cast<uint32_t>(monotonicNs() / 1000); }
 } // namespace
 
 // ---------------------------------------------------------------------------------------
 // TcpSession
+
+// An idle proxied connection's size is measured (README): 96 bytes before and after
+// connectStartUs_ (it sits in padding); keep it so.
+static_assert(sizeof(TcpSession) <= 96, "TcpSession grew");
 
 TcpSession::TcpSession(TcpListener& l, std::unique_ptr<io::Stream> client, Balancer& balancer,
                        std::vector<io::BufferRef> early)
@@ -45,11 +51,14 @@ void TcpSession::start() {
 void TcpSession::connectUpstream() {
   const config::Cluster& c = balancer_.cluster();
   const config::Address& a = c.endpoints[endpoint_].address;
+  UpstreamStats& us = listener_.upstreamStats(balancer_);
   ++attempts_;
   auto fd = listener_.loop_.socket(a.sa()->sa_family);
   if (!fd.ok()) {
     const int e = fd.error().code;
     bump(listener_.stats_.connectErrors);
+    bump(us.connectErrors);
+    us.connectResult(endpoint_, -e);
     if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
       // Out of descriptors after the accept: this client can't be served, and the next ones
       // would fare no better, so stop accepting (they wait in the backlog) like accept's
@@ -69,12 +78,17 @@ void TcpSession::connectUpstream() {
     upstream_ = upstreamStream(*listener_.ctx_, index, listener_.stats_, std::move(upstream_));
     if (!upstream_) {
       bump(listener_.stats_.connectErrors);
+      bump(us.connectErrors);
+      us.connectResult(endpoint_, -ENOMEM);
       closeBoth(io::CloseMode::Now);
       return;
     }
   }
   upstream_->setHandler(this);
   bump(listener_.stats_.upstreamActive);
+  bump(us.active);
+  bump(us.connects);
+  connectStartUs_ = monotonicUs32();
   upstream_->connect(a.sa(), a.length, static_cast<uint64_t>(c.connect_timeout.count()));
 }
 
@@ -85,6 +99,9 @@ void TcpSession::onConnect(io::Stream& s, int err) {
     return;
   }
   bits_ |= Connected;
+  UpstreamStats& us = listener_.upstreamStats(balancer_);
+  us.connectDuration.observe(uint64_t{monotonicUs32() - connectStartUs_} * 1000);
+  us.connectResult(endpoint_, 0);
   listener_.touch(*this);
   if (extras_) {
     for (io::BufferRef& b : extras_->early)
@@ -107,6 +124,9 @@ void TcpSession::failConnect(int err) {
   const config::Cluster& c = balancer_.cluster();
   const bool timeout = err == -ETIMEDOUT;
   bump(timeout ? listener_.stats_.connectTimeouts : listener_.stats_.connectErrors);
+  UpstreamStats& us = listener_.upstreamStats(balancer_);
+  bump(timeout ? us.connectTimeouts : us.connectErrors);
+  us.connectResult(endpoint_, err);
   const bool retry = attempts_ < c.endpoints.size() && !client_->closing();
   LOG_WARN("listener=%s cluster=%s endpoint=%s: connect failed: %s (attempt %u of %zu)%s",
            listener_.cfg_.name.c_str(), c.name.c_str(), c.endpoints[endpoint_].address.text.c_str(),
@@ -211,8 +231,10 @@ void TcpSession::onClosed(io::Stream& s) {
   } else if (&s == upstream_.get()) {
     bits_ |= UpstreamClosed;
     sub(listener_.stats_.upstreamActive);
+    sub(listener_.upstreamStats(balancer_).active);
   } else {
     sub(listener_.stats_.upstreamActive); // a failed attempt: may be the last to close
+    sub(listener_.upstreamStats(balancer_).active);
     maybeFinish();
     return;
   }
@@ -241,14 +263,27 @@ void TcpSession::runDeferred() { delete this; }
 // ---------------------------------------------------------------------------------------
 // TcpListener
 
-TcpListener::TcpListener(io::Loop& loop, const config::Listener& cfg, Balancer& balancer,
-                         int listenFd, WorkerContext* ctx)
-    : loop_(loop), cfg_(cfg), balancer_(balancer), ctx_(ctx) {
+TcpListener::TcpListener(WorkerContext& ctx, const config::Listener& cfg, int listenFd,
+                         bool upstreamTls)
+    : loop_(ctx.loop), cfg_(cfg), balancer_(*ctx.balancers[cfg.routes.front().cluster_index]),
+      ctx_(upstreamTls ? &ctx : nullptr), clusters_(ctx.config.clusters.data()) {
   idle_.prev = idle_.next = &idle_;
+  // Per cluster, made now: the scrape reads the vector from another thread.
+  stats_.upstream.resize(ctx.config.clusters.size());
+  for (const config::Route& r : cfg.routes)
+    if (!r.cluster.empty() && !stats_.upstream[r.cluster_index])
+      stats_.upstream[r.cluster_index] =
+          std::make_unique<UpstreamStats>(ctx.config.clusters[r.cluster_index].endpoints.size());
   acceptor_ = loop_.acceptor(listenFd, *this);
 }
 
 TcpListener::~TcpListener() { RINGWAY_ASSERT(sessions_ == 0); }
+
+UpstreamStats& TcpListener::upstreamStats(const Balancer& b) {
+  const auto index = static_cast<std::size_t>(&b.cluster() - clusters_);
+  RINGWAY_ASSERT(index < stats_.upstream.size() && stats_.upstream[index]);
+  return *stats_.upstream[index];
+}
 
 void TcpListener::fdsAvailable() {
   // Only a session that got both of its descriptors after accepting resumed ends a burst of

@@ -80,6 +80,10 @@ private:
   uint16_t endpoint_ = 0;
   uint8_t attempts_ = 0;
   uint8_t bits_ = 0;
+  // CLOCK_MONOTONIC in microseconds, low 32 bits, when the current connect attempt started
+  // (upstream_connect_duration_seconds): fits the padding after bits_, so a session is no
+  // larger; the difference is right for attempts shorter than 71 minutes.
+  uint32_t connectStartUs_ = 0;
 };
 
 // Runs between accept and the session (a TLS handshake, a ClientHello peek): takes each
@@ -95,9 +99,10 @@ public:
 
 class TcpListener final : public Listener {
 public:
-  // ctx (optional): upstream streams go through net::upstreamStream (TLS to clusters).
-  TcpListener(io::Loop& loop, const config::Listener& cfg, Balancer& balancer, int listenFd,
-              WorkerContext* ctx = nullptr);
+  // upstreamTls: upstream streams go through net::upstreamStream (TLS to clusters that have
+  // `tls:`); tls_passthrough listeners pass false. Sessions go to the first route's cluster
+  // unless a gate picks another (startSession).
+  TcpListener(WorkerContext& ctx, const config::Listener& cfg, int listenFd, bool upstreamTls);
   ~TcpListener() override;
   void onAccept(int fd) override;
   void onAcceptError(int err) override;
@@ -123,11 +128,14 @@ private:
   void touch(TcpSession& s);
   void unlink(TcpSession& s);
   void retire(TcpSession& s);
+  // This listener's counters for b's cluster (one of its routes' clusters).
+  UpstreamStats& upstreamStats(const Balancer& b);
 
   io::Loop& loop_;
   const config::Listener& cfg_;
   Balancer& balancer_;
-  WorkerContext* ctx_;
+  WorkerContext* ctx_;              // null: no TLS to clusters
+  const config::Cluster* clusters_; // the configuration's, to index stats_.upstream
   std::unique_ptr<AcceptGate> gate_;
   std::unique_ptr<io::Acceptor> acceptor_;
   ListenerStats stats_;

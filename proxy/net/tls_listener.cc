@@ -192,8 +192,7 @@ bool prepareTls(WorkerContext& ctx, const config::Listener& l) {
 
 std::unique_ptr<Listener> makeTlsTcpListener(WorkerContext& ctx, const config::Listener& cfg,
                                              int listenFd) {
-  auto l = std::make_unique<TcpListener>(
-      ctx.loop, cfg, *ctx.balancers[cfg.routes.front().cluster_index], listenFd, &ctx);
+  auto l = std::make_unique<TcpListener>(ctx, cfg, listenFd, true);
   l->setGate(std::make_unique<TlsTerminateGate>(*l, ctx, cfg));
   return l;
 }

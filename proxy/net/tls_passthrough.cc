@@ -191,8 +191,8 @@ class PassthroughGate final : public AcceptGate {
 
 std::unique_ptr<Listener> makeTlsPassthroughListener(WorkerContext& ctx,
                                                      const config::Listener& cfg, int listenFd) {
-  auto l = std::make_unique<TcpListener>(
-      ctx.loop, cfg, *ctx.balancers[cfg.routes.front().cluster_index], listenFd);
+  // The ClientHello goes upstream untouched: no TLS of ours towards the cluster.
+  auto l = std::make_unique<TcpListener>(ctx, cfg, listenFd, false);
   l->setGate(std::make_unique<PassthroughGate>(*l, ctx, cfg));
   return l;
 }

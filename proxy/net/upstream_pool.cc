@@ -33,6 +33,7 @@ void UpstreamConn::close(io::CloseMode mode) {
 void UpstreamConn::onConnect(io::Stream&, int err) {
   connected_ = err == 0;
   if (connected_) pool_.ustats_.connectDuration.observe(monotonicNs() - connectStartNs_);
+  pool_.ustats_.connectResult(endpoint_, err);
   if (owner_ != nullptr) owner_->upConnected(*this, err);
 }
 
@@ -103,6 +104,7 @@ UpstreamConn* UpstreamPool::connect(UpstreamOwner& o, std::size_t endpoint, int*
     *err = fd.error().code;
     bump(stats_.connectErrors);
     bump(ustats_.connectErrors);
+    ustats_.connectResult(endpoint, -*err);
     return nullptr;
   }
   // TLS to the cluster when it says so: connect() then includes the handshake.
@@ -112,6 +114,7 @@ UpstreamConn* UpstreamPool::connect(UpstreamOwner& o, std::size_t endpoint, int*
     *err = ENOMEM;
     bump(stats_.connectErrors);
     bump(ustats_.connectErrors);
+    ustats_.connectResult(endpoint, -ENOMEM);
     return nullptr;
   }
   auto* c = new UpstreamConn(*this, std::move(s), static_cast<uint16_t>(endpoint), limits_);
