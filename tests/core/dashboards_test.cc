@@ -142,7 +142,8 @@ TEST(Dashboards, GrafanaJsonIsWellFormed) {
         "Bytes/s by listener and direction", "Upstream connect errors/s", "TLS handshakes/s",
         "Syscalls/s per worker", "Syscalls per request", "SQEs/s by op", "CQEs/s by op",
         "CQEs per wakeup", "Provided buffers free per worker", "ENOBUFS/s per worker",
-        "SEND_ZC copied ratio", "Context switches/s per worker", "CPU per worker"})
+        "SEND_ZC copied ratio", "Context switches/s per worker", "CPU per worker",
+        "Upstream connect errors/s by endpoint"})
     EXPECT_EQ(titles.count(want), 1u) << want;
   // The io_uring row.
   for (const char* want :
