@@ -106,6 +106,27 @@ private:
   std::string address_;
 };
 
+// A listener whose accept queue is full (backlog 0, one connection queued and never
+// accepted): the kernel drops further SYNs, so a connect to it times out.
+class BlackholePort {
+public:
+  BlackholePort() {
+    listen_.reset(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    const sockaddr_in sa = testsupport::loopbackAddr(0);
+    if (::bind(listen_.get(), reinterpret_cast<const sockaddr*>(&sa), sizeof sa) != 0 ||
+        ::listen(listen_.get(), 0) != 0)
+      throw std::runtime_error("blackhole: cannot listen");
+    address_ = "127.0.0.1:" + std::to_string(testsupport::localPort(listen_.get()));
+    filler_.reset(connectTo(address_));
+  }
+  const std::string& address() const { return address_; }
+  bool ok() const { return static_cast<bool>(filler_); }
+
+private:
+  Fd listen_, filler_;
+  std::string address_;
+};
+
 // Every connection through a tcp listener is one observation of the connect histogram of its
 // cluster, summed over workers; each is also an `ok` connect of the endpoint.
 TEST(UpstreamMetrics, L4ConnectHistogramCountsEveryConnection) {
@@ -284,6 +305,52 @@ clusters:
               double{kClients})
         << m;
   }
+}
+
+// An endpoint that never answers the SYN: the client's connect counts as `timeout` for that
+// endpoint and as connect_errors_total{reason="timeout"}, and nothing is timed.
+TEST(UpstreamMetrics, EndpointConnectTimeout) {
+  REQUIRE_URING();
+  BlackholePort hole;
+  ASSERT_TRUE(hole.ok()) << "could not queue the filler connection";
+  const std::string yaml = R"(workers: 1
+admin: { address: "127.0.0.1:0" }
+listeners:
+  - { name: l4, address: "127.0.0.1:0", protocol: tcp, routes: [ { cluster: hole } ] }
+clusters:
+  - { name: hole, connect_timeout: 200ms, endpoints: [ { address: ")" +
+                           hole.address() +
+                           R"(" } ] }
+)";
+  Proxy p = startProxy(yaml);
+  const std::string l4 = p.server->boundAddresses()[0];
+  // ringway closes the client when the only endpoint's connect times out: no echo comes back.
+  const HttpResponse r = httpExchange(l4, "ping", std::chrono::seconds(10), true);
+  EXPECT_EQ(r.raw, "");
+
+  const std::string timeouts =
+      series("ringway_upstream_endpoint_connects_total",
+             R"(cluster="hole",endpoint=")" + hole.address() + R"(",result="timeout")");
+  std::string m;
+  const bool settled = waitFor([&] {
+    m = get(p.admin_address(), "/metrics").body;
+    return sample(m, timeouts) == 1.0 &&
+           sample(m, R"(ringway_upstream_connections_active{cluster="hole",listener="l4"})") == 0.0;
+  });
+  ASSERT_TRUE(settled) << m;
+  const Scrape s(m);
+  EXPECT_EQ(
+      s.at(
+          R"(ringway_upstream_connect_errors_total{cluster="hole",listener="l4",reason="timeout"})"),
+      1.0)
+      << m;
+  EXPECT_EQ(
+      s.at(R"(ringway_upstream_connect_errors_total{cluster="hole",listener="l4",reason="error"})"),
+      0.0)
+      << m;
+  EXPECT_EQ(s.sum("ringway_upstream_endpoint_connects_total", {R"(result="ok")"}), 0.0) << m;
+  EXPECT_EQ(s.sum("ringway_upstream_endpoint_connects_total", {R"(result="error")"}), 0.0) << m;
+  EXPECT_EQ(s.at(R"(ringway_upstream_connect_duration_seconds_count{cluster="hole"})"), 0.0) << m;
 }
 
 } // namespace
