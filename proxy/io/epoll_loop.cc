@@ -123,9 +123,6 @@ public:
     if (!loop_.options().splice || d == nullptr || d == this ||
         has(Splicing | ReadDone | Closing | Connecting) || d->has(Closing))
       return false;
-    uint64_t n = 0;
-    limitUnsent(d->fd_, loop_.options().pipeBytes, n);
-    loop_.countSyscalls(n);
     set(Splicing); // the sockets are non-blocking already
     return true;
   }

@@ -2,17 +2,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <algorithm>
-#include <cstdlib>
 #include <utility>
 
 #include "io/send_queue.h"
@@ -172,20 +166,6 @@ SpliceTurn spliceTurn(int src, int dst, PipePool& pool, uint16_t& pipe, bool rea
   }
   givePipe(); // empty here
   return t;
-}
-
-void limitUnsent(int fd, std::size_t bytes, uint64_t& syscalls) {
-  static const long override = [] {
-    const char* e = std::getenv("RINGWAY_SPLICE_UNSENT");
-    return e != nullptr ? std::strtol(e, nullptr, 10) : -1L;
-  }();
-  if (override >= 0)
-    bytes = static_cast<std::size_t>(override);
-  if (bytes == 0)
-    return;
-  int v = static_cast<int>(std::min<std::size_t>(bytes, INT_MAX));
-  ::setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &v, sizeof v);
-  ++syscalls;
 }
 
 void blockSigpipe() {

@@ -97,13 +97,6 @@ struct SpliceTurn {
 // with a FIN pending reads on instead. Adds the syscalls it makes to `syscalls`.
 SpliceTurn spliceTurn(int src, int dst, PipePool& pool, uint16_t& pipe, bool read,
                       bool shortMeansDrained, unsigned maxReads, uint64_t& syscalls);
-// A splice relay's destination socket keeps at most `bytes` of unsent data in the kernel
-// (TCP_NOTSENT_LOWAT; 0 leaves the kernel's default, no limit): the relay refills it when POLLOUT
-// says it fell under that, from the proxy's own thread. Without it, on loopback the upstream
-// socket's queue is sent from the receiver's CPU in softirq (each ACK sends more), and the
-// kernel holds up to tcp_wmem's maximum (4 MiB) per direction. RINGWAY_SPLICE_UNSENT=N in the
-// environment overrides `bytes` (0: off), for measuring. Adds the syscall to `syscalls`.
-void limitUnsent(int fd, std::size_t bytes, uint64_t& syscalls);
 // splice(2) into a socket the peer has reset raises SIGPIPE (it has no MSG_NOSIGNAL): the
 // binary ignores it, and a loop embedded elsewhere (the tests) must not die of it either, so
 // a loop that splices blocks it on its own thread.

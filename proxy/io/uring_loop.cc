@@ -141,9 +141,6 @@ public:
     // O_NONBLOCK. io_uring's own ops on them still poll as before.
     if (!makeNonBlocking() || !d->makeNonBlocking())
       return false;
-    uint64_t n = 0;
-    limitUnsent(d->fd_, loop_.options().pipeBytes, n);
-    loop_.countSyscalls(n);
     set(Splicing);
     return true;
   }

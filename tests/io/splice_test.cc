@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -228,34 +227,6 @@ TEST_P(SpliceTest, BytesGoBothWaysThroughPipesAndFinsFollowThem) {
   Relay h;
   relay(h, 3 * 1024 * 1024 + 12345, 2 * 1024 * 1024 + 777, true);
   EXPECT_EQ(loop->stats().spliceFallbacks.load(), 0u);
-}
-
-// Each destination keeps at most a pipe's worth of unsent bytes in the kernel
-// (TCP_NOTSENT_LOWAT), so the relay, not the peer's ACKs on another CPU, sends the rest; then
-// bytes still go through both ways.
-TEST_P(SpliceTest, DestinationsKeepAtMostAPipeOfUnsentBytes) {
-  auto lowat = [](int fd) {
-    int v = -1;
-    socklen_t len = sizeof v;
-    EXPECT_EQ(getsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &v, &len), 0);
-    return v;
-  };
-  ASSERT_NE(lowat(client[1]), 64 * 1024); // the kernel's default: no limit
-  ASSERT_NE(lowat(upstream[1]), 64 * 1024);
-  auto a = loop->stream(client[1]);
-  auto b = loop->stream(upstream[1]);
-  Relay h;
-  h.attach(*loop, *a, *b);
-  ASSERT_TRUE(a->spliceTo(*b));
-  EXPECT_EQ(lowat(upstream[1]), 64 * 1024);
-  EXPECT_NE(lowat(client[1]), 64 * 1024) << "only the destination is limited";
-  ASSERT_TRUE(b->spliceTo(*a));
-  EXPECT_EQ(lowat(client[1]), 64 * 1024);
-  a->close(CloseMode::Now);
-  b->close(CloseMode::Now);
-  for (int i = 0; i < 300 && h.closed < 2; ++i)
-    loop->run();
-  EXPECT_EQ(h.closed, 2);
 }
 
 // Out of descriptors for a pipe: each direction goes back to the buffer pool, nothing lost.
