@@ -70,6 +70,12 @@ struct UpstreamStats {
     EndpointStats& s = endpoint[e];
     statAdd(err == 0 ? s.ok : err == -ETIMEDOUT ? s.timeouts : s.errors);
   }
+  // A failed attempt to endpoint e (err: -ETIMEDOUT or another -errno): the cluster's
+  // connect_errors_total by reason and the endpoint's result, together.
+  void connectFailed(std::size_t e, int err) {
+    statAdd(err == -ETIMEDOUT ? connectTimeouts : connectErrors);
+    connectResult(e, err);
+  }
 
   const std::size_t endpointCount;
   std::unique_ptr<EndpointStats[]> endpoint;

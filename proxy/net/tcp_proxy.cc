@@ -57,8 +57,7 @@ void TcpSession::connectUpstream() {
   if (!fd.ok()) {
     const int e = fd.error().code;
     bump(listener_.stats_.connectErrors);
-    bump(us.connectErrors);
-    us.connectResult(endpoint_, -e);
+    us.connectFailed(endpoint_, -e);
     if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
       // Out of descriptors after the accept: this client can't be served, and the next ones
       // would fare no better, so stop accepting (they wait in the backlog) like accept's
@@ -78,8 +77,7 @@ void TcpSession::connectUpstream() {
     upstream_ = upstreamStream(*listener_.ctx_, index, listener_.stats_, std::move(upstream_));
     if (!upstream_) {
       bump(listener_.stats_.connectErrors);
-      bump(us.connectErrors);
-      us.connectResult(endpoint_, -ENOMEM);
+      us.connectFailed(endpoint_, -ENOMEM);
       closeBoth(io::CloseMode::Now);
       return;
     }
@@ -124,9 +122,7 @@ void TcpSession::failConnect(int err) {
   const config::Cluster& c = balancer_.cluster();
   const bool timeout = err == -ETIMEDOUT;
   bump(timeout ? listener_.stats_.connectTimeouts : listener_.stats_.connectErrors);
-  UpstreamStats& us = listener_.upstreamStats(balancer_);
-  bump(timeout ? us.connectTimeouts : us.connectErrors);
-  us.connectResult(endpoint_, err);
+  listener_.upstreamStats(balancer_).connectFailed(endpoint_, err);
   const bool retry = attempts_ < c.endpoints.size() && !client_->closing();
   LOG_WARN("listener=%s cluster=%s endpoint=%s: connect failed: %s (attempt %u of %zu)%s",
            listener_.cfg_.name.c_str(), c.name.c_str(), c.endpoints[endpoint_].address.text.c_str(),

@@ -103,8 +103,7 @@ UpstreamConn* UpstreamPool::connect(UpstreamOwner& o, std::size_t endpoint, int*
   if (!fd.ok()) {
     *err = fd.error().code;
     bump(stats_.connectErrors);
-    bump(ustats_.connectErrors);
-    ustats_.connectResult(endpoint, -*err);
+    ustats_.connectFailed(endpoint, -*err);
     return nullptr;
   }
   // TLS to the cluster when it says so: connect() then includes the handshake.
@@ -113,8 +112,7 @@ UpstreamConn* UpstreamPool::connect(UpstreamOwner& o, std::size_t endpoint, int*
   if (!s) {
     *err = ENOMEM;
     bump(stats_.connectErrors);
-    bump(ustats_.connectErrors);
-    ustats_.connectResult(endpoint, -ENOMEM);
+    ustats_.connectFailed(endpoint, -ENOMEM);
     return nullptr;
   }
   auto* c = new UpstreamConn(*this, std::move(s), static_cast<uint16_t>(endpoint), limits_);
