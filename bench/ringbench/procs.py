@@ -25,6 +25,8 @@ TOOLS = {
     "perf": "linux-perf",
     "openssl": "openssl",
     "taskset": "util-linux",
+    "unshare": "util-linux",
+    "ip": "iproute2",
 }
 EXTRA_PACKAGES = ["libnginx-mod-stream", "python3-matplotlib"]
 STREAM_MODULE = "/usr/lib/nginx/modules/ngx_stream_module.so"

@@ -58,6 +58,8 @@ def markdown(results, scenarios):
                  f"(min-max spread %), ⚠ = spread > {SPREAD_FLAG_PCT:.0f}%. "
                  "Ratios: ×ng to nginx, ×d to direct. ↑ higher is better, ↓ lower is better.")
     lines.append(f"CPU layout: {meta['layout']['summary']}")
+    if "tcp" in meta:
+        lines.append(f"{meta['tcp']['summary']}")
     lines.append("")
     for sc in scenarios:
         entry = results["scenarios"].get(sc.name)
@@ -177,6 +179,8 @@ def plots(results, scenarios, outdir):
         ax.set_title(f"{sc.name}: {sc.title}", fontsize=9)
         note = (f"median of {results['meta']['rounds']} round(s), whiskers min-max; "
                 f"{results['meta']['layout']['summary']}")
+        if "tcp" in results["meta"]:
+            note += f"; {results['meta']['tcp']['summary']}"
         if sc.note:
             note = sc.note + "\n" + note
         fig.text(0.01, 0.01, note, fontsize=6, wrap=True)
