@@ -309,7 +309,7 @@ def ringway_yaml(lab, ports, features, workers=1):
         f"workers: {workers}",
         "cpu_affinity: false",
         "admin: off",
-        # RINGWAY_IO overrides the io block, for sweeps (bench/README.md "Buffer pool sweep").
+        # RINGWAY_IO overrides the io block, for sweeps (bench/README.md, first block).
         "io: { " + os.environ.get("RINGWAY_IO",
                                   "buffer_size: 16KiB, buffers_per_worker: 256, "
                                   "zerocopy_threshold: off") + " }",
